@@ -1,0 +1,132 @@
+"""Recognising a motion module's kind from its keys and shapes alone.
+
+File names are never consulted: users rename files, and community finetunes
+reuse the official layouts under any name.
+"""
+
+import re
+from dataclasses import dataclass
+
+from .errors import CheckpointError
+from .kinds import KINDS, MotionKind
+
+PE_SUFFIX = "pos_encoder.pe"
+HOTSHOT_PE_SUFFIX = "pos_encoder.positional_encoding"
+_DOWN_LEVEL = re.compile(r"^down_blocks\.(\d+)\.motion_modules\.")
+_SD_CHECKPOINT_PREFIXES = ("model.diffusion_model.", "first_stage_model.", "cond_stage_model.", "conditioner.")
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: MotionKind
+    max_frames: int
+    pe_in_file: bool
+    channels: tuple
+    note: str = ""
+
+
+def _sample(keys, n=3):
+    keys = sorted(keys)
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _refuse_other_file_types(sd):
+    keys = list(sd)
+    lora = [k for k in keys if k.endswith(("_lora.down.weight", "_lora.up.weight", ".lora_down.weight",
+                                           ".lora_up.weight"))]
+    if lora:
+        down = next(sd[k] for k in lora if "down" in k.rsplit(".", 2)[-2])
+        what = ("a motion LoRA" if any("motion_modules" in k for k in lora)
+                else "a LoRA (e.g. the v3 domain adapter)")
+        raise CheckpointError(
+            f"this file is {what} of rank {down.shape[0]}, not a motion module: put it in the WebUI's "
+            "Lora folder and use it with <lora:name:weight> next to a motion module")
+    if any(k.startswith("controlnet_cond_embedding") for k in keys):
+        raise CheckpointError("this file is a SparseCtrl encoder (it has controlnet_cond_embedding keys), "
+                              "not a motion module; SparseCtrl is used through ControlNet")
+    if any(k.startswith(_SD_CHECKPOINT_PREFIXES) for k in keys):
+        raise CheckpointError("this file is a Stable Diffusion checkpoint (it has model.diffusion_model keys), "
+                              "not a motion module: put it in models/Stable-diffusion")
+
+
+def from_hotshot_names(sd: dict) -> dict:
+    """HotShot-XL's original naming -> AnimateDiff naming.
+
+    `…temporal_attentions.M.<rest>` is `…motion_modules.M.temporal_transformer.<rest>`
+    and its position table is called `positional_encoding` instead of `pe`.
+    """
+    out = {}
+    for key, value in sd.items():
+        key = key.replace(".temporal_attentions.", ".motion_modules.", 1) if ".temporal_attentions." in key else key
+        if ".motion_modules." in key and ".temporal_transformer." not in key:
+            head, _, rest = key.partition(".motion_modules.")
+            index, _, tail = rest.partition(".")
+            key = f"{head}.motion_modules.{index}.temporal_transformer.{tail}"
+        if key.endswith(HOTSHOT_PE_SUFFIX):
+            key = key[: -len(HOTSHOT_PE_SUFFIX)] + PE_SUFFIX
+        out[key] = value
+    return out
+
+
+def is_hotshot_naming(sd) -> bool:
+    return any(".temporal_attentions." in k or k.endswith(HOTSHOT_PE_SUFFIX) for k in sd)
+
+
+def detect(sd: dict, hotshot_naming: bool = False) -> Detection:
+    """Kind of an AnimateDiff-named state dict (see `from_hotshot_names`).
+
+    `hotshot_naming` says the keys were converted from HotShot's own naming,
+    which only HotShot-XL uses, whatever its table length.
+    """
+    if not sd:
+        raise CheckpointError("the file holds no tensors")
+    _refuse_other_file_types(sd)
+    levels = {int(m.group(1)) for k in sd if (m := _DOWN_LEVEL.match(k))}
+    if not levels:
+        raise CheckpointError(
+            "this file is not a motion module: expected keys like "
+            "'down_blocks.0.motion_modules.0.temporal_transformer.norm.weight', found " + _sample(sd))
+    num_levels = max(levels) + 1
+    if num_levels not in (3, 4):
+        raise CheckpointError(f"motion module has {num_levels} down levels; expected 4 (SD1.5) or 3 (SDXL)")
+    has_mid = any(k.startswith("mid_block.") for k in sd)
+    pe_lengths = {tuple(v.shape)[1] for k, v in sd.items() if k.endswith(PE_SUFFIX) and v.dim() == 3}
+    if len(pe_lengths) > 1:
+        raise CheckpointError(f"inconsistent position-encoding lengths {sorted(pe_lengths)} in one file")
+    pe_len = pe_lengths.pop() if pe_lengths else None
+
+    note = ""
+    if num_levels == 4:
+        if has_mid:
+            name = "v2" if pe_len is not None else "animatelcm"
+        elif pe_len == 24:
+            name = "v1"
+        else:
+            name = "v3"
+            if pe_len is None:
+                note = "no position encoding stored; assuming v3 behaviour"
+    else:
+        if has_mid:
+            raise CheckpointError("an SDXL motion module (3 levels) with a mid block is not a known layout")
+        name = "hotshot" if hotshot_naming or pe_len == 24 else "sdxl"
+        if pe_len is None:
+            note = "no position encoding stored; assuming AnimateDiff-SDXL"
+    kind = KINDS[name]
+    return Detection(kind, pe_len or kind.default_max_frames, pe_len is not None,
+                     _level_channels(sd, num_levels, kind), note)
+
+
+def _level_channels(sd, num_levels, kind):
+    """Widths per level, read from the file (official files have the official
+    widths; small test files have small ones). The strict layout check that
+    follows catches any tensor inconsistent with them."""
+    channels = []
+    for level in range(num_levels):
+        norm = sd.get(f"down_blocks.{level}.motion_modules.0.temporal_transformer.norm.weight")
+        width = norm.shape[0] if norm is not None and norm.dim() == 1 else kind.channels[level]
+        if width % 32:
+            raise CheckpointError(f"down_blocks.{level} has {width} channels; motion modules need a multiple of "
+                                  "32 (GroupNorm with 32 groups)")
+        channels.append(width)
+    return tuple(channels)

@@ -1,0 +1,22 @@
+"""Exceptions raised by the motion-module engine.
+
+Every error a user can trigger derives from ValueError, so callers (the WebUI
+script, the API layer, the demo) can turn it into a clear message without
+catching unrelated bugs.
+"""
+
+
+class MotionModuleError(ValueError):
+    """Base class for problems with a motion module or its use."""
+
+
+class CheckpointError(MotionModuleError):
+    """A file is unreadable, unsafe, or not a motion module."""
+
+
+class IncompatibleUNetError(MotionModuleError):
+    """The motion module does not fit the UNet it is injected into."""
+
+
+class FrameCountError(MotionModuleError):
+    """More frames in one attention call than the position encoding covers."""

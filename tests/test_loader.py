@@ -1,0 +1,244 @@
+"""Loading every AnimateDiff checkpoint kind, and refusing everything else clearly."""
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+import motion_module as mm
+from motion_module.synthetic import random_model, save_random_checkpoint, state_dict_for_file
+from unets import channels_for
+
+LAYOUTS = os.path.join(os.path.dirname(__file__), "fixtures", "mm_layouts")
+MOTION_LAYOUTS = {  # layout file -> (kind, position-encoding length)
+    "animatediff_v1": ("v1", 24), "animatediff_v2": ("v2", 32), "animatediff_v3": ("v3", 32),
+    "animatediff_sdxl": ("sdxl", 32), "hotshot_xl": ("hotshot", 24), "hotshot_xl_a1111": ("hotshot", 24),
+    "animatelcm": ("animatelcm", 64),
+}
+OTHER_LAYOUTS = {
+    "motion_lora_v2": "motion LoRA", "motion_lora_v2_a1111": "motion LoRA", "v3_adapter": "LoRA",
+    "v3_adapter_a1111": "LoRA", "sparsectrl_rgb": "SparseCtrl", "sparsectrl_scribble": "SparseCtrl",
+}
+
+
+def layout(name):
+    with open(os.path.join(LAYOUTS, f"{name}.json")) as f:
+        return {k: tuple(v) for k, v in json.load(f)["keys"].items()}
+
+
+def empty_state_dict(name, dtype=torch.float32):
+    # Uninitialised memory is fine: only names and shapes are under test, and
+    # the official files' exact layouts are what the JSONs record.
+    return {k: torch.empty(shape, dtype=dtype) for k, shape in layout(name).items()}
+
+
+@pytest.mark.parametrize("name", sorted(MOTION_LAYOUTS))
+def test_every_official_layout_loads_strictly_and_is_detected(name):
+    kind, pe_len = MOTION_LAYOUTS[name]
+    model = mm.load(empty_state_dict(name))
+    assert (model.kind, model.max_frames) == (kind, pe_len)
+    assert model.is_sdxl == mm.get_kind(kind).is_sdxl
+    assert sum(p.numel() for p in model.parameters()) == json.load(open(os.path.join(LAYOUTS, f"{name}.json")))["total_params"]
+
+
+@pytest.mark.parametrize("name", sorted(MOTION_LAYOUTS))
+def test_generated_files_have_exactly_the_official_layout(name):
+    """Our synthetic fixtures are only trustworthy if they match the real files."""
+    kind, _ = MOTION_LAYOUTS[name]
+    naming = "hotshot" if name == "hotshot_xl" else "animatediff"
+    with torch.device("meta"):
+        model = mm.MotionModel(mm.get_kind(kind), MOTION_LAYOUTS[name][1])
+    got = {k: tuple(v.shape) for k, v in state_dict_for_file(model, naming, include_pe=kind != "animatelcm").items()}
+    assert got == layout(name)
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_LAYOUTS))
+def test_other_animatediff_files_are_refused_with_what_they_are(name):
+    with pytest.raises(mm.CheckpointError, match=OTHER_LAYOUTS[name]):
+        mm.load(empty_state_dict(name))
+
+
+def test_stable_diffusion_checkpoint_is_refused():
+    sd = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
+          "first_stage_model.encoder.conv_in.weight": torch.zeros(128, 3, 3, 3)}
+    with pytest.raises(mm.CheckpointError, match="Stable Diffusion checkpoint"):
+        mm.load(sd)
+
+
+def test_unrelated_tensors_are_refused_with_found_and_expected():
+    with pytest.raises(mm.CheckpointError, match="expected keys like .*found foo.weight"):
+        mm.load({"foo.weight": torch.zeros(3)})
+
+
+def test_empty_and_missing_files(tmp_path):
+    with pytest.raises(mm.CheckpointError, match="not found"):
+        mm.load(tmp_path / "nope.ckpt")
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(mm.CheckpointError, match="empty"):
+        mm.load(tmp_path / "empty.ckpt")
+    (tmp_path / "junk.safetensors").write_bytes(os.urandom(1000))
+    with pytest.raises(mm.CheckpointError, match="truncated or corrupt|not a valid"):
+        mm.load(tmp_path / "junk.safetensors")
+    with pytest.raises(mm.CheckpointError, match="no tensors"):
+        mm.load({"animatediff_config": ""})
+
+
+@pytest.fixture(scope="module")
+def small_v2():
+    return random_model("v2", channels=channels_for("v2"), seed=7)
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k].float(), sb[k].float()) for k in sa)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".ckpt", ".pt", ".pth"])
+def test_file_formats_round_trip(tmp_path, small_v2, suffix):
+    path = tmp_path / f"mm{suffix}"
+    sd = state_dict_for_file(small_v2)
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+        save_file(sd, str(path))
+    else:
+        torch.save(sd, str(path))
+    loaded = mm.load(path)
+    assert loaded.kind == "v2" and loaded.name == path.name and same_weights(loaded, small_v2)
+
+
+def test_format_is_recognised_from_content_not_extension(tmp_path, small_v2):
+    from safetensors.torch import save_file
+    path = tmp_path / "really_safetensors.ckpt"
+    save_file(state_dict_for_file(small_v2), str(path))
+    assert same_weights(mm.load(path), small_v2)
+
+
+@pytest.mark.parametrize("wrap", ["state_dict", "nested", "dummy_key", "module_prefix", "all"])
+def test_container_variants(tmp_path, small_v2, wrap):
+    sd = state_dict_for_file(small_v2)
+    if wrap in ("module_prefix", "all"):
+        sd = {"module." + k: v for k, v in sd.items()}
+    if wrap in ("dummy_key", "all"):
+        sd["animatediff_config"] = ""
+    if wrap in ("state_dict", "all"):
+        sd = {"state_dict": sd, "epoch": 3}
+    if wrap == "nested":
+        sd = {"state_dict": {"state_dict": sd}}
+    path = tmp_path / "wrapped.ckpt"
+    torch.save(sd, str(path))
+    assert same_weights(mm.load(path), small_v2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_stored_dtypes_load_and_convert(small_v2, dtype):
+    sd = {k: v.to(dtype) for k, v in state_dict_for_file(small_v2).items()}
+    loaded = mm.load(sd)
+    assert next(loaded.parameters()).dtype == torch.float32
+    assert mm.load(sd, dtype=torch.float16).down_blocks[0].motion_modules[0].temporal_transformer.proj_in.weight.dtype \
+        == torch.float16
+
+
+def test_hotshot_original_naming_loads_as_hotshot():
+    model = random_model("hotshot", channels=channels_for("hotshot"), seed=2)
+    loaded = mm.load(state_dict_for_file(model, naming="hotshot"))
+    assert loaded.kind == "hotshot" and loaded.max_frames == 24 and same_weights(loaded, model)
+
+
+def test_position_tables_come_from_the_file(small_v2):
+    sd = state_dict_for_file(small_v2)
+    key = next(k for k in sd if k.endswith("pos_encoder.pe"))
+    sd[key] = sd[key] * 2  # a finetune may have trained its table
+    loaded = mm.load(sd)
+    assert torch.equal(dict(loaded.named_buffers())[key], sd[key])
+
+
+def test_animatelcm_without_tables_gets_64_computed_positions():
+    model = random_model("animatelcm", channels=channels_for("animatelcm"))
+    loaded = mm.load(state_dict_for_file(model, include_pe=False))
+    assert loaded.kind == "animatelcm" and loaded.max_frames == 64
+    from motion_module.layers import sinusoidal_position_encoding
+    pe = loaded.down_blocks[0].motion_modules[0].temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.pe
+    assert torch.equal(pe, sinusoidal_position_encoding(64, channels_for("animatelcm")[0]))
+
+
+def test_wrong_shape_names_the_tensor_and_both_shapes(small_v2):
+    sd = state_dict_for_file(small_v2)
+    key = "up_blocks.1.motion_modules.2.temporal_transformer.proj_out.weight"
+    sd[key] = torch.zeros(5, 5)
+    with pytest.raises(mm.CheckpointError, match=r"wrong shape.*proj_out.weight.*\[5, 5\].*expected \[128, 128\]"):
+        mm.load(sd)
+
+
+def test_missing_and_unexpected_keys_are_named(small_v2):
+    sd = state_dict_for_file(small_v2)
+    del sd["down_blocks.2.motion_modules.1.temporal_transformer.proj_in.bias"]
+    sd["down_blocks.0.motion_modules.0.extra.weight"] = torch.zeros(1)
+    with pytest.raises(mm.CheckpointError) as e:
+        mm.load(sd)
+    assert "missing key(s), e.g. 'down_blocks.2.motion_modules.1.temporal_transformer.proj_in.bias'" in str(e.value)
+    assert "unexpected key(s), e.g. 'down_blocks.0.motion_modules.0.extra.weight'" in str(e.value)
+
+
+def test_partial_position_tables_are_refused(small_v2):
+    sd = state_dict_for_file(small_v2)
+    del sd[next(k for k in sd if k.endswith("pos_encoder.pe"))]
+    with pytest.raises(mm.CheckpointError, match="position encodings do not match"):
+        mm.load(sd)
+
+
+def test_truncated_files_are_refused(tmp_path, small_v2):
+    for name in ("t.safetensors", "t.ckpt"):
+        path = tmp_path / name
+        sd = state_dict_for_file(small_v2)
+        if name.endswith(".safetensors"):
+            from safetensors.torch import save_file
+            save_file(sd, str(path))
+        else:
+            torch.save(sd, str(path))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(mm.CheckpointError, match="truncated or corrupt"):
+            mm.load(path)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, small_v2):
+    marker = tmp_path / "pwned"
+    sd = dict(state_dict_for_file(small_v2))
+    sd["payload"] = _Exploit(marker)
+    path = tmp_path / "evil.ckpt"
+    torch.save(sd, str(path))
+    with pytest.raises(mm.CheckpointError, match="refused to load 'evil.ckpt'.*unsafe"):
+        mm.load(path)
+    assert not marker.exists()
+    # plain pickle (not a torch zip) with the same payload
+    path2 = tmp_path / "evil2.pt"
+    with open(path2, "wb") as f:
+        pickle.dump({"x": _Exploit(marker)}, f)
+    with pytest.raises(mm.CheckpointError):
+        mm.load(path2)
+    assert not marker.exists()
+
+
+def test_full_size_files_in_their_shipped_formats(tmp_path):
+    """One real-size file per container: HotShot's own safetensors naming, and
+    a wrapped fp16 pickle of v3."""
+    hs = save_random_checkpoint(tmp_path / "hsxl_temporal_layers.safetensors", "hotshot", naming="hotshot")
+    model = mm.load(hs)
+    assert (model.kind, model.max_frames, model.is_sdxl) == ("hotshot", 24, True)
+    del model
+    v3 = tmp_path / "v3_sd15_mm.ckpt"
+    sd = state_dict_for_file(random_model("v3"))
+    torch.save({"state_dict": {k: v.half() for k, v in sd.items()}, "animatediff_config": ""}, str(v3))
+    del sd
+    model = mm.load(v3)
+    assert (model.kind, model.max_frames, model.is_sdxl) == ("v3", 32, False)
