@@ -1,0 +1,170 @@
+"""Benchmark: one UNet step with and without a motion module injected.
+
+    python3 benchmarks/unet_step.py                  # full SD1.5 widths, v2 module
+    python3 benchmarks/unet_step.py --kind v1 --frames 16 --latent 32 --repeats 3
+
+Prints, for the same input in one run: the time of a plain UNet step, the time
+of an injected step, their ratio, the ratio predicted from FLOP counts
+(torch's FlopCounterMode over both forwards), and the peak memory of each
+(resident set size of a child process that runs only that forward on CPU, or
+torch.cuda.max_memory_allocated on CUDA). Times are the median of interleaved
+repeats, so machine noise hits both sides alike; the ratio is what to read.
+
+Weights are random (real weights cannot be downloaded here); speed does not
+depend on their values. Needs the `ldm` package (pip install --no-deps
+stable-diffusion-sdkit) and einops.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import motion_module as mm  # noqa: E402
+from motion_module.synthetic import random_model  # noqa: E402
+
+SD15 = dict(image_size=64, in_channels=4, out_channels=4, model_channels=320, attention_resolutions=[4, 2, 1],
+            num_res_blocks=2, channel_mult=[1, 2, 4, 4], num_heads=8, use_spatial_transformer=True,
+            transformer_depth=1, context_dim=768, legacy=False)
+SDXL = dict(image_size=128, in_channels=4, out_channels=4, model_channels=320, attention_resolutions=[4, 2],
+            num_res_blocks=2, channel_mult=[1, 2, 4], num_head_channels=64, use_spatial_transformer=True,
+            transformer_depth=1, context_dim=2048, use_linear_in_transformer=True, legacy=False)
+
+
+def build(kind, device, dtype):
+    from ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    info = mm.get_kind(kind)
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        unet = UNetModel(**(SDXL if info.is_sdxl else SD15))
+    unet.to_empty(device=device)
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.normal_(0, 0.02)
+    unet = unet.to(dtype).eval().requires_grad_(False)
+    model = random_model(kind).to(device=device, dtype=dtype)
+    return unet, model
+
+
+def make_inputs(args, device, dtype, context_dim):
+    g = torch.Generator().manual_seed(0)
+    n = args.videos * args.frames
+    x = torch.randn(n, 4, args.latent, args.latent, generator=g).to(device, dtype)
+    t = torch.full((n,), 500, device=device)
+    c = torch.randn(n, 77, context_dim, generator=g).to(device, dtype)
+    return x, t, c
+
+
+def run_once(unet, model, inputs, frames, injected):
+    x, t, c = inputs
+    with torch.inference_mode():
+        if injected:
+            with mm.inject(unet, model, frames=frames):
+                return unet(x, t, context=c)
+        return unet(x, t, context=c)
+
+
+def timed(fn, device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def flops(unet, model, inputs, frames, injected):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        run_once(unet, model, inputs, frames, injected)
+    return counter.get_total_flops()
+
+
+def child_peak(args, injected):
+    """Peak memory of a fresh process that builds the UNet and runs one forward."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", "injected" if injected else "plain"]
+    for key in ("kind", "frames", "videos", "latent", "device", "dtype"):
+        cmd += [f"--{key}", str(getattr(args, key))]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def child_main(args):
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    unet, model = build(args.kind, device, dtype)
+    inputs = make_inputs(args, device, dtype, unet.input_blocks[1][1].transformer_blocks[0].attn2.to_k.in_features)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    run_once(unet, model, inputs, args.frames, args.child == "injected")
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+    print(json.dumps({"peak_bytes": peak}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kind", default="v2", choices=sorted(mm.KINDS))
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--videos", type=int, default=2, help="2 = cond + uncond of one video")
+    ap.add_argument("--latent", type=int, default=32, help="latent side (image side / 8)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    ap.add_argument("--no-memory", action="store_true", help="skip the child-process memory measurement")
+    ap.add_argument("--child", choices=["plain", "injected"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child_main(args)
+
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    print(f"building full-width {'SDXL' if mm.get_kind(args.kind).is_sdxl else 'SD1.5'} UNet + random "
+          f"{args.kind} motion module on {device} ({args.dtype})", flush=True)
+    unet, model = build(args.kind, device, dtype)
+    ctx_dim = unet.input_blocks[1][-1].transformer_blocks[0].attn2.to_k.in_features if not mm.get_kind(
+        args.kind).is_sdxl else 2048
+    inputs = make_inputs(args, device, dtype, ctx_dim)
+    print(f"input: {args.videos} video(s) x {args.frames} frames, latent {args.latent}x{args.latent} "
+          f"({args.latent * 8}x{args.latent * 8} px)", flush=True)
+
+    plain_flops = flops(unet, model, inputs, args.frames, False)
+    injected_flops = flops(unet, model, inputs, args.frames, True)
+
+    run_once(unet, model, inputs, args.frames, False)  # warm-up both paths
+    run_once(unet, model, inputs, args.frames, True)
+    plain_t, injected_t = [], []
+    for _ in range(args.repeats):  # interleaved: noise hits both sides alike
+        plain_t.append(timed(lambda: run_once(unet, model, inputs, args.frames, False), device))
+        injected_t.append(timed(lambda: run_once(unet, model, inputs, args.frames, True), device))
+    plain_s, injected_s = statistics.median(plain_t), statistics.median(injected_t)
+
+    print(f"plain UNet step:     {plain_s:8.3f} s   {plain_flops / 1e12:7.3f} TFLOP")
+    print(f"injected UNet step:  {injected_s:8.3f} s   {injected_flops / 1e12:7.3f} TFLOP")
+    print(f"measured ratio:      {injected_s / plain_s:8.3f}")
+    print(f"predicted by FLOPs:  {injected_flops / plain_flops:8.3f}")
+    if not args.no_memory:
+        plain_peak = child_peak(args, False)["peak_bytes"]
+        injected_peak = child_peak(args, True)["peak_bytes"]
+        print(f"peak memory plain:   {plain_peak / 2**20:8.0f} MiB (forward only)")
+        print(f"peak memory injected:{injected_peak / 2**20:8.0f} MiB (forward only)")
+        print(f"memory ratio:        {injected_peak / max(plain_peak, 1):8.3f}")
+
+
+if __name__ == "__main__":
+    main()
