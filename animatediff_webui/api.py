@@ -1,0 +1,112 @@
+"""API integration: refuse bad AnimateDiff args with HTTP 422 before the WebUI
+does anything, and list the available motion modules.
+
+The WebUI catches exceptions raised inside script hooks and still answers
+200, so validation cannot live in the hooks alone. We wrap the ASGI apps of
+the txt2img/img2img routes: the request body is checked with the same parser
+the script uses, and a bad one is answered with a message naming the field,
+while the WebUI state is still untouched (no checkpoint switch, nothing
+injected). Wrapping routes, unlike adding a middleware, works at any time
+after start-up.
+"""
+
+import base64
+import io
+import json
+
+from motion_module.params import ParamError, from_script_args
+
+from . import models
+from .log import logger
+
+ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
+SCRIPT_NAME = "animatediff"
+
+
+def script_args(body: dict):
+    """The AnimateDiff args of a request body (the WebUI matches titles case-insensitively)."""
+    scripts = body.get("alwayson_scripts") or {}
+    if not isinstance(scripts, dict):
+        return None
+    for name, entry in scripts.items():
+        if isinstance(name, str) and name.lower() == SCRIPT_NAME:
+            if isinstance(entry, dict) and "args" in entry:
+                return entry["args"]
+            return None
+    return None
+
+
+def decode_image(value, field="last_frame"):
+    from PIL import Image
+
+    if value is None or not isinstance(value, str):
+        return value
+    data = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        return Image.open(io.BytesIO(base64.b64decode(data, validate=False))).convert("RGB")
+    except Exception as e:
+        raise ParamError(field, f"AnimateDiff: '{field}' must be a base64-encoded image ({e})") from e
+
+
+def validate_body(body) -> None:
+    """Raises ParamError for AnimateDiff args the run would refuse."""
+    if not isinstance(body, dict):
+        return
+    args = script_args(body)
+    if args is None:
+        return
+    if not isinstance(args, (list, tuple)):
+        raise ParamError("args", "AnimateDiff: 'args' must be a list: [{...}] or positional values")
+    params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
+    if not params.enable:
+        return
+    params.resolve()
+    decode_image(params.last_frame)
+    if params.model:
+        models.resolve(params.model, sd_is_xl=False)
+
+
+def _error_response(error: ParamError):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(status_code=422, content={"error": "AnimateDiffParamError", "field": error.field,
+                                                  "detail": str(error), "errors": str(error)})
+
+
+def _wrap(route_app):
+    async def app(scope, receive, send):
+        messages, body = [], b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        try:
+            validate_body(json.loads(body or b"{}"))
+        except ParamError as e:
+            logger.warning("refused API request: %s", e)
+            await _error_response(e)(scope, receive, send)
+            return
+        except (ValueError, UnicodeDecodeError):
+            pass  # not JSON: the WebUI's own validation answers it
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await route_app(scope, replay, send)
+
+    app.animatediff_wrapped = True
+    return app
+
+
+def register(_demo, app):
+    for route in app.routes:
+        path = getattr(route, "path", None)
+        if path in ROUTES and hasattr(route, "app") and not getattr(route.app, "animatediff_wrapped", False):
+            route.app = _wrap(route.app)
+
+    def list_models():
+        return {"models": models.describe_all()}
+
+    app.add_api_route("/animatediff/v1/models", list_models, methods=["GET"])

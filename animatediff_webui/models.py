@@ -1,0 +1,98 @@
+"""Motion-module files: listing, kind filtering, loading with a one-entry cache."""
+
+import os
+
+from modules import devices, hashes
+
+import motion_module as mm
+from motion_module.errors import MotionModuleError
+from motion_module.model_files import list_models, resolve_model
+from motion_module.probe import probe
+
+from . import settings
+from .log import logger
+
+_cached = {"key": None, "model": None}
+
+
+def available(sd_is_xl=None) -> list:
+    """Model names under the model folder; with `sd_is_xl` given, only those made
+    for that family (files that cannot be read are kept, so the user sees them
+    and gets the loader's error)."""
+    folder = settings.model_folder()
+    names = list_models(folder)
+    if sd_is_xl is None:
+        return names
+    kept = []
+    for name in names:
+        try:
+            if probe(os.path.join(folder, name)).kind.is_sdxl == sd_is_xl:
+                kept.append(name)
+        except (MotionModuleError, OSError):
+            kept.append(name)
+    return kept
+
+
+def describe_all() -> list:
+    folder = settings.model_folder()
+    out = []
+    for name in list_models(folder):
+        try:
+            det = probe(os.path.join(folder, name))
+            out.append({"name": name, "kind": det.kind.name, "max_frames": det.max_frames,
+                        "is_sdxl": det.kind.is_sdxl})
+        except (MotionModuleError, OSError) as e:
+            out.append({"name": name, "kind": None, "error": str(e)})
+    return out
+
+
+def default_model(sd_is_xl=None) -> str:
+    names = available(sd_is_xl)
+    return names[0] if names else ""
+
+
+def resolve(name: str, sd_is_xl: bool) -> str:
+    """Path for a requested model name; empty means the first suitable file."""
+    folder = settings.model_folder()
+    if not name:
+        name = default_model(sd_is_xl)
+        if not name:
+            raise MotionModuleError(f"AnimateDiff: no motion module found in {folder!r}; put one there or set "
+                                    "Settings → AnimateDiff → model path")
+    return str(resolve_model(folder, name))
+
+
+def short_hash(path: str) -> str:
+    # The WebUI's cached sha256 ("AnimateDiff/<name>" entry), computed once per file.
+    try:
+        value = hashes.sha256(path, f"AnimateDiff/{os.path.basename(path)}")
+        return (value or "")[:8]
+    except Exception as e:  # hashing must never block a generation
+        logger.debug("hashing %s failed: %s", path, e)
+        return ""
+
+
+def load(path: str):
+    """The motion model for `path` on the UNet's device and dtype (cached)."""
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns, str(devices.device), str(devices.dtype_unet))
+    if _cached["key"] != key:
+        _cached["key"], _cached["model"] = None, None
+        devices.torch_gc()
+        logger.info("loading motion module %s", os.path.basename(path))
+        model = mm.load(path, device=devices.device, dtype=devices.dtype_unet)
+        model.short_hash = short_hash(path)
+        _cached["key"], _cached["model"] = key, model
+    return _cached["model"]
+
+
+def unload(to_cpu_only=False):
+    model = _cached["model"]
+    if model is None:
+        return
+    if to_cpu_only:
+        model.to(devices.cpu)
+        _cached["key"] = None if _cached["key"] is None else _cached["key"][:3] + ("cpu", _cached["key"][4])
+    else:
+        _cached["key"], _cached["model"] = None, None
+    devices.torch_gc()

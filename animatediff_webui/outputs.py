@@ -1,0 +1,74 @@
+"""Writing the videos after a run and putting them where UI and API expect them."""
+
+import base64
+import os
+
+from modules import shared
+
+from motion_module.video import VideoOptions, add_reverse, interpolate, save_video
+
+from . import settings
+from .log import logger
+
+GALLERY_FORMATS = ("GIF", "WEBP")  # formats the gallery can animate
+
+
+def _video_options(run, infotext):
+    return VideoOptions.from_settings(shared.opts, fps=run.params.fps, loop_number=run.params.loop_number,
+                                      infotext=infotext)
+
+
+def _frames_of_videos(p, res, run):
+    frames = res.images[res.index_of_first_image:]
+    length = run.resolved.video_length
+    count = len(frames) // length
+    return [(frames[k * length:(k + 1) * length], k) for k in range(count)]
+
+
+def _finish_frames(frames, run):
+    if run.resolved.ping_pong:
+        frames = add_reverse(frames)
+    if run.params.interp != "Off":
+        deforum = os.path.join(os.path.dirname(settings.EXTENSION_ROOT), "deforum-for-automatic1111-webui")
+        frames = interpolate(frames, run.params.interp_x, method=run.params.interp,
+                             deforum_path=deforum if os.path.isdir(deforum) else None)
+    return frames
+
+
+def write(p, res, run):
+    """Save every video of the run; replace res.images with what to show/return."""
+    formats = list(run.resolved.file_formats) + (["TXT"] if "TXT" in run.params.format else [])
+    custom_png = settings.opt("animatediff_save_to_custom", False) or run.params.interp != "Off"
+    if "PNG" in formats and not custom_png:
+        formats.remove("PNG")  # the WebUI already saved the frames in its sample folder
+    shown, infotexts, extra, extra_infotexts = [], [], [], []
+    first = res.index_of_first_image
+    for frames, k in _frames_of_videos(p, res, run):
+        infotext = res.infotexts[first + k * run.resolved.video_length] if res.infotexts else res.info
+        seed = res.all_seeds[k * run.resolved.video_length] if res.all_seeds else res.seed
+        frames = _finish_frames(frames, run)
+        saved = save_video(frames, formats, _video_options(run, infotext), p.outpath_samples, seed,
+                           run.params.request_id)
+        for fmt, error in saved.errors.items():
+            logger.error("%s not written: %s", fmt, error)
+        videos = [saved.paths[f] for f in ("GIF", "MP4", "WEBP", "WEBM") if f in saved.paths]
+        logger.info("saved %s", ", ".join(str(v) for v in videos) or "no video file")
+        if getattr(p, "is_api", False):
+            # The API encodes PIL images itself and passes strings through (WebUI >= 1.7).
+            shown += [_base64(v) for v in videos]
+            infotexts += [infotext] * len(videos)
+            if run.resolved.wants_frames:
+                extra += frames
+                extra_infotexts += [infotext] * len(frames)
+        else:
+            gallery = [str(saved.paths[f]) for f in GALLERY_FORMATS if f in saved.paths]
+            shown += gallery or frames
+            infotexts += [infotext] * len(gallery or frames)
+    res.images = shown + extra
+    res.infotexts = infotexts + extra_infotexts
+    res.index_of_first_image = 0
+
+
+def _base64(path):
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode("ascii")

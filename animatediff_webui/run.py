@@ -1,0 +1,183 @@
+"""One AnimateDiff generation: what changes on `p` and around its sampling.
+
+The motion module, the GroupNorm mode and the noise schedule are active only
+while this request's `p.sample` runs (it covers the hires-fix pass too), and
+are undone in a `finally`: an error, an interrupt or a skip inside sampling
+restores the model, and nothing stays installed between requests. Per-image
+passes that run after sampling (face detailers) therefore see the plain UNet.
+
+Injecting inside `p.sample` also means injecting after the WebUI has applied
+the request's `override_settings`, so a checkpoint switch in the same API call
+gets the motion module in the new model.
+"""
+
+import dataclasses
+import functools
+import os
+
+import torch
+
+from modules import devices, rng, sd_models, shared
+
+import motion_module as mm
+from motion_module.infotext import INFOTEXT_KEY, format_infotext
+from motion_module.params import AnimateDiffParams
+from motion_module.schedules import schedule_for
+
+from . import models, settings
+from .log import logger
+
+ATTR = "animatediff_run"
+
+
+@dataclasses.dataclass
+class Run:
+    params: AnimateDiffParams
+    resolved: object
+    is_img2img: bool
+    model_path: str = ""
+    model: object = None
+    base_latent: object = None  # img2img init latent before blending (built once per run)
+
+
+def get(p):
+    return getattr(p, ATTR, None)
+
+
+def prepare(p, params: AnimateDiffParams, is_img2img: bool, source_frames=None):
+    """before_process: size the batch; everything model-related waits for `arm`."""
+    resolved = params.resolve(source_frames=source_frames)
+    run = Run(params, resolved, is_img2img)
+    setattr(p, ATTR, run)
+    p.batch_size = resolved.webui_batch_size
+    formats = set(resolved.file_formats)
+    if "PNG" not in formats or settings.opt("animatediff_save_to_custom", False):
+        # PNG frames are then written by us (per-video folder) or not at all.
+        p.do_not_save_samples = True
+    return run
+
+
+def refuse(p, error: Exception):
+    """Make this generation fail with `error` when sampling starts.
+
+    The WebUI swallows exceptions raised in script hooks; an exception from
+    p.sample reaches the UI and the API as an error instead of a silent
+    plain image batch."""
+    def sample(*args, **kwargs):
+        raise error
+    p.sample = sample
+
+
+def arm(p, run: Run):
+    """process(): the checkpoint is final now. Load the module, check it fits,
+    write the infotext, and wrap p.sample."""
+    sd_model = p.sd_model
+    run.model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
+    run.model = models.load(run.model_path)
+    unet = sd_model.model.diffusion_model
+    # Fails here (before anything changes) for a module of the wrong family or
+    # a context longer than the module's position encoding.
+    mm.Injection(unet, run.model, frames=run.resolved.video_length, context=context_options(run))
+    schedule = schedule_for(run.model)
+    params = dataclasses.replace(run.params, model=_relative(run.model_path))
+    p.extra_generation_params[INFOTEXT_KEY] = format_infotext(
+        params, run.resolved, mm_hash=run.model.short_hash, schedule=schedule.label, is_img2img=run.is_img2img)
+    original = p.sample
+    p.sample = functools.partial(_sample, p, run, original)
+
+
+def context_options(run: Run):
+    r = run.resolved
+    if r.video_length <= r.context_length:
+        return None
+    return mm.ContextOptions(length=r.context_length, stride=r.stride, overlap=r.overlap,
+                             closed_loop=r.closed_loop, fuse=settings.opt("animatediff_context_fuse", "pyramid"))
+
+
+def _relative(path):
+    return os.path.relpath(path, settings.model_folder()).replace(os.sep, "/")
+
+
+def _sample(p, run: Run, original, *args, **kwargs):
+    sd_model = p.sd_model
+    unet = sd_model.model.diffusion_model
+    if mm.remove_any(unet):
+        logger.warning("removed a motion module left in the UNet by an earlier run")
+    injection = mm.Injection(unet, run.model, frames=run.resolved.video_length, context=context_options(run))
+    saved = _save_schedule(sd_model)
+    try:
+        injection.apply()
+        _set_schedule(sd_model, p, schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000))))
+        return original(*args, **kwargs)
+    finally:
+        injection.remove()
+        _restore_schedule(sd_model, saved)
+
+
+def _save_schedule(sd_model):
+    return {name: getattr(sd_model, name) for name in ("alphas_cumprod", "alphas_cumprod_original")
+            if hasattr(sd_model, name)}
+
+
+def _set_schedule(sd_model, p, alphas):
+    """The module's training schedule for this sampling. WebUI >= 1.8 rebuilds
+    alphas_cumprod from alphas_cumprod_original before each sample, so both are
+    set; re-applying the WebUI's override keeps the user's downcast / zero
+    terminal SNR options working on top of it."""
+    alphas = alphas.to(devices.device)
+    if hasattr(sd_model, "alphas_cumprod_original"):
+        sd_model.alphas_cumprod_original = alphas
+        sd_models.apply_alpha_schedule_override(sd_model, None)
+    else:
+        sd_model.alphas_cumprod = alphas.to(sd_model.alphas_cumprod.dtype)
+
+
+def _restore_schedule(sd_model, saved):
+    for name, value in saved.items():
+        setattr(sd_model, name, value)
+
+
+def blend_init_latent(p, run: Run):
+    """img2img: fade the init image (and optional last frame) into noise along
+    the video, so frames can move away from the first image.
+
+    alpha_i = max(0, 1 - i**latent_power / latent_scale) keeps frame 0 on the
+    image; with a last frame, beta_i is the same curve counted from the end,
+    both are normalised where they sum above 1, and the ends are pinned.
+    """
+    params = run.params
+    if run.base_latent is None:
+        run.base_latent = p.init_latent
+    latent = run.base_latent
+    frames = latent.shape[0]
+    idx = torch.arange(frames, dtype=torch.float32)
+    alpha = (1 - idx ** params.latent_power / params.latent_scale).clamp(min=0)
+    beta = torch.zeros(frames)
+    last = None
+    if params.last_frame is not None:
+        last = _encode_last_frame(p, params.last_frame)
+        beta = (1 - (frames - 1 - idx) ** params.latent_power_last / params.latent_scale_last).clamp(min=0)
+        total = alpha + beta
+        scale = torch.where(total > 1, total, torch.ones_like(total))
+        alpha, beta = alpha / scale, beta / scale
+        alpha[0], beta[0] = 1.0, 0.0
+        if frames > 1:
+            alpha[-1], beta[-1] = 0.0, 1.0
+    noise = torch.stack([rng.randn(seed, latent.shape[1:]) for seed in p.seeds[:frames]]).to(latent)
+    shape = (-1, 1, 1, 1)
+    blended = latent * alpha.view(shape).to(latent) + noise * (1 - alpha - beta).view(shape).to(latent)
+    if last is not None:
+        blended = blended + last * beta.view(shape).to(latent)
+    p.init_latent = blended
+
+
+def _encode_last_frame(p, image):
+    from modules import images as webui_images
+    from modules.processing import images_tensor_to_samples, approximation_indexes
+    import numpy as np
+
+    image = webui_images.resize_image(p.resize_mode if p.resize_mode != 3 else 0, image.convert("RGB"),
+                                      p.width, p.height)
+    array = np.moveaxis(np.array(image).astype(np.float32) / 255.0, 2, 0)
+    tensor = torch.from_numpy(array).unsqueeze(0).to(shared.device, dtype=devices.dtype_vae)
+    return images_tensor_to_samples(tensor, approximation_indexes.get(shared.opts.sd_vae_encode_method), p.sd_model)

@@ -1,0 +1,72 @@
+"""AnimateDiff for the AUTOMATIC1111 WebUI: the script the WebUI loads.
+
+Thin on purpose: it parses the arguments with the engine's parser and hands
+the WebUI objects to `animatediff_webui`, which drives `motion_module`.
+"""
+
+import os
+import sys
+
+# The WebUI puts the extension folder on sys.path only while it loads this
+# file; our packages are imported now, so later imports find them cached.
+EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if EXTENSION_ROOT not in sys.path:
+    sys.path.insert(0, EXTENSION_ROOT)
+
+from modules import script_callbacks, scripts, shared  # noqa: E402
+
+from animatediff_webui import api, log, outputs, run, settings, ui  # noqa: E402
+from motion_module.params import ParamError, from_script_args  # noqa: E402
+
+logger = log.configure(getattr(shared.cmd_opts, "animatediff_loglevel", "INFO"))
+
+
+class AnimateDiffScript(scripts.Script):
+    def title(self):
+        return "AnimateDiff"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img):
+        components, by_name = ui.build(is_img2img)
+        self.infotext_fields = ui.infotext_fields(by_name, is_img2img)
+        self.paste_field_names = [key for _, key in self.infotext_fields]
+        return components
+
+    def before_process(self, p, *args):
+        try:
+            params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
+            if not params.enable:
+                return
+            if isinstance(params.last_frame, str):
+                params.last_frame = api.decode_image(params.last_frame)
+            run.prepare(p, params, self.is_img2img, source_frames=ui.source_frame_count(params))
+        except (ParamError, ValueError) as e:
+            logger.error("%s", e)
+            run.refuse(p, e)
+
+    def process(self, p, *args):
+        current = run.get(p)
+        if current is None:
+            return
+        try:
+            run.arm(p, current)
+        except ValueError as e:  # wrong model family, unknown model, frames over the limit...
+            logger.error("%s", e)
+            run.refuse(p, e)
+
+    def before_process_batch(self, p, *args, **kwargs):
+        current = run.get(p)
+        if current is not None and self.is_img2img and getattr(p, "init_latent", None) is not None:
+            run.blend_init_latent(p, current)
+
+    def postprocess(self, p, res, *args):
+        current = run.get(p)
+        if current is not None and current.model is not None and res.images:
+            outputs.write(p, res, current)
+
+
+script_callbacks.on_ui_settings(settings.register)
+script_callbacks.on_app_started(api.register)
+script_callbacks.on_infotext_pasted(ui.expand_pasted)
