@@ -14,7 +14,9 @@ import base64
 import io
 import json
 
+from motion_module.errors import MotionModuleError
 from motion_module.params import ParamError, from_script_args
+from motion_module.probe import probe
 
 from . import models
 from .log import logger
@@ -45,7 +47,7 @@ def decode_image(value, field="last_frame"):
     try:
         return Image.open(io.BytesIO(base64.b64decode(data, validate=False))).convert("RGB")
     except Exception as e:
-        raise ParamError(field, f"AnimateDiff: '{field}' must be a base64-encoded image ({e})") from e
+        raise ParamError(field, f"'{field}' must be a base64-encoded image ({e})") from e
 
 
 def validate_body(body) -> None:
@@ -56,14 +58,23 @@ def validate_body(body) -> None:
     if args is None:
         return
     if not isinstance(args, (list, tuple)):
-        raise ParamError("args", "AnimateDiff: 'args' must be a list: [{...}] or positional values")
+        raise ParamError("args", "'args' must be a list: [{...}] or positional values")
     params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
     if not params.enable:
         return
-    params.resolve()
+    resolved = params.resolve()
     decode_image(params.last_frame)
-    if params.model:
-        models.resolve(params.model, sd_is_xl=False)
+    if not params.model:
+        return
+    try:
+        detection = probe(models.resolve(params.model, sd_is_xl=False))
+    except MotionModuleError as e:  # unreadable or not a motion module
+        raise ParamError("model", f"'model' {params.model!r} cannot be used: {e}") from e
+    if resolved.context_length > detection.max_frames:
+        raise ParamError("batch_size", f"'batch_size' (context batch size) must be at most "
+                                       f"{detection.max_frames} for the {detection.kind.name} motion module "
+                                       f"{params.model!r} (its position-encoding length), got "
+                                       f"{resolved.context_length}")
 
 
 def _error_response(error: ParamError):

@@ -28,10 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +45,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import motion_module as mm  # noqa: E402
-from motion_module.context import describe_windows  # noqa: E402
+from motion_module.context import CLOSED_LOOP_CHOICES, describe_windows  # noqa: E402
 from motion_module.infotext import format_infotext  # noqa: E402
-from motion_module.params import AnimateDiffParams, ParamError, ResolvedParams  # noqa: E402
+from motion_module.params import OUTPUT_FORMATS, AnimateDiffParams, ParamError, ResolvedParams  # noqa: E402
 from motion_module.synthetic import random_model  # noqa: E402
 from motion_module.video import FORMATS as FILE_FORMATS  # noqa: E402
 from motion_module.video import VideoOptions, add_reverse, save_video  # noqa: E402
@@ -101,6 +101,7 @@ class DemoConfig:
     latent_height: int
     model_channels: int
     out: Path
+    threads: int
 
     @property
     def frames(self) -> int:
@@ -146,13 +147,14 @@ def _latent_size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    kinds = ", ".join(f"{k.name} ({k.description}; up to {k.default_max_frames} frames per window)"
+    kinds = "\n".join(f"  {k.name:<11} {k.description}; up to {k.default_max_frames} frames per window"
                       for k in mm.KINDS.values())
     parser = argparse.ArgumentParser(
         prog="animatediff_demo.py",
-        description=__doc__.split("\n\n", 1)[0] + "\n\n" + RANDOM_WEIGHTS_NOTICE,
-        epilog=f"Motion-module kinds: {kinds}.\n\nFiles are written to OUT/AnimateDiff/YYYY-MM-DD/ "
-               "as NNNNN-SEED.EXT, like the WebUI extension does. Exit code 2 means bad arguments.",
+        description=__doc__.split("\n\n", 1)[0] + "\n\n" + textwrap.fill(RANDOM_WEIGHTS_NOTICE, 79),
+        epilog=f"motion-module kinds:\n{kinds}\n\n" + textwrap.fill(
+            "Files are written to OUT/AnimateDiff/YYYY-MM-DD/ as NNNNN-SEED.EXT, like the WebUI extension "
+            "does. Exit code 2 means bad arguments, 1 that a format could not be written.", 79),
         formatter_class=_HelpFormatter)
     parser.add_argument("--kind", default="v2", choices=list(mm.KINDS),
                         help="motion-module kind; sdxl and hotshot use SDXL's UNet block layout")
@@ -163,14 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlap", type=int, default=-1,
                         help="frames shared by consecutive windows, -1 = context // 4; must be < context")
     parser.add_argument("--stride", type=int, default=1, help="context stride: number of dilation levels")
-    parser.add_argument("--closed-loop", default="R-P", choices=list(mm.context.CLOSED_LOOP_CHOICES),
+    parser.add_argument("--closed-loop", default="R-P", choices=list(CLOSED_LOOP_CHOICES),
                         help="closed-loop mode; 'A' on a clip that fits in one window also adds the "
                              "reversed frames (ping-pong) to the output")
     parser.add_argument("--steps", type=_int_at_least(1), default=4, help="sampling steps (Euler)")
     parser.add_argument("--cfg-scale", type=_finite_float, default=7.5, help="classifier-free guidance scale")
     parser.add_argument("--seed", type=_int_at_least(0), default=0,
                         help="seed of the weights, conditioning and noise")
-    parser.add_argument("--latent-size", type=_latent_size, default=(16, 16), metavar="N|WxH",
+    parser.add_argument("--latent-size", type=_latent_size, default="16", metavar="N|WxH",
                         help=f"latent size; frames are {VAE_SCALE}x larger. Must be a multiple of 8 "
                              "(SD1.5 layout) or 4 (SDXL layout)")
     parser.add_argument("--model-channels", type=_int_at_least(32), default=32,
@@ -181,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loop-number", type=int, default=0,
                         help="GIF/WEBP: times the animation plays, 0 = forever")
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
+    parser.add_argument("--threads", type=_int_at_least(0), default=1,
+                        help="CPU threads for torch, 0 = torch's default (all cores). The tensors are "
+                             "small, so extra threads mostly wait on each other; on a busy machine "
+                             "several threads can be many times slower than one")
     return parser
 
 
@@ -189,6 +195,8 @@ def _formats(raw: list[str]) -> list[str]:
     unknown = [name for name in names if name.upper() not in FILE_FORMATS]
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(map(repr, unknown))}: choose from {', '.join(FILE_FORMATS)}")
+    if not any(name.upper() in OUTPUT_FORMATS for name in names):
+        raise ValueError(f"choose at least one of {', '.join(OUTPUT_FORMATS)} (TXT alone writes no frames)")
     return names
 
 
@@ -202,9 +210,12 @@ def _check_latent_size(kind: mm.MotionKind, width: int, height: int) -> None:
 
 def ensure_writable(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be written there (OSError if not)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder):
-        pass
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise OSError(f"cannot write to the output folder {str(folder)!r}: {e.strerror or e}") from None
 
 
 def _params(args, formats: list[str]) -> AnimateDiffParams:
@@ -215,38 +226,45 @@ def _params(args, formats: list[str]) -> AnimateDiffParams:
         batch_size=args.context, stride=args.stride, overlap=args.overlap)
 
 
+def _check_context(kind: mm.MotionKind, context: int) -> None:
+    if context > kind.default_max_frames:
+        raise ValueError(f"{context} frames per window exceed the {kind.name} motion module's "
+                         f"position-encoding length ({kind.default_max_frames}); use --context "
+                         f"{kind.default_max_frames} or less (longer videos then use sliding windows)")
+
+
+def _check_model_channels(channels: int) -> None:
+    if channels % 32:
+        raise ValueError(f"must be a multiple of 32 (GroupNorm uses 32 groups), got {channels}")
+
+
 def _validate(args, parser: argparse.ArgumentParser) -> DemoConfig:
+    """Check everything before any work starts; errors end in parser.error (exit 2)."""
+
+    def check(option, fn, *fn_args, **fn_kwargs):
+        try:
+            return fn(*fn_args, **fn_kwargs)
+        except ParamError as e:  # names the AnimateDiffParams field at fault
+            message = str(e).removeprefix("AnimateDiff: ")
+            parser.error(f"argument {OPTION_FOR_FIELD.get(e.field, '--' + e.field)}: {message}")
+        except (ValueError, OSError) as e:
+            parser.error(f"argument {option}: {e}")
+
     kind = mm.get_kind(args.kind)
-    option = "--formats"
-    try:
-        formats = _formats(args.formats)
-        option = "--context"
-        if args.context > kind.default_max_frames:
-            raise ValueError(f"{args.context} frames per window exceed the {kind.name} motion module's "
-                             f"position-encoding length ({kind.default_max_frames}); use --context "
-                             f"{kind.default_max_frames} or less (longer videos use sliding windows)")
-        option = "--latent-size"
-        _check_latent_size(kind, *args.latent_size)
-        option = "--model-channels"
-        if args.model_channels % 32:
-            raise ValueError(f"must be a multiple of 32 (GroupNorm uses 32 groups), got {args.model_channels}")
-        option = None  # from here the field named in the error tells the option
-        params = _params(args, formats)
-        resolved = params.resolve()
-        context = mm.ContextOptions(length=resolved.context_length, overlap=resolved.overlap,
-                                    stride=resolved.stride, closed_loop=resolved.closed_loop)
-        option = "--fps"
-        video = VideoOptions(fps=params.fps, loop_number=params.loop_number)
-        option = "--out"
-        ensure_writable(args.out)
-    except ParamError as e:
-        parser.error(f"argument {OPTION_FOR_FIELD.get(e.field, e.field)}: {e}")
-    except (ValueError, OSError) as e:
-        parser.error(f"argument {option}: {e}" if option else str(e))
+    formats = check("--formats", _formats, args.formats)
+    check("--context", _check_context, kind, args.context)
+    check("--latent-size", _check_latent_size, kind, *args.latent_size)
+    check("--model-channels", _check_model_channels, args.model_channels)
+    params = check("--frames", _params, args, formats)
+    resolved = check("--frames", params.resolve)
+    context = check("--context/--overlap/--stride", mm.ContextOptions, length=resolved.context_length,
+                    overlap=resolved.overlap, stride=resolved.stride, closed_loop=resolved.closed_loop)
+    video = check("--fps/--loop-number", VideoOptions, fps=params.fps, loop_number=params.loop_number)
+    check("--out", ensure_writable, args.out)
     return DemoConfig(kind=kind, params=params, resolved=resolved, context=context, video=video,
                       steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed,
                       latent_width=args.latent_size[0], latent_height=args.latent_size[1],
-                      model_channels=args.model_channels, out=args.out)
+                      model_channels=args.model_channels, out=args.out, threads=args.threads)
 
 
 def parse_args(argv=None) -> DemoConfig:
@@ -306,9 +324,13 @@ def build_unet(kind: mm.MotionKind, model_channels: int, seed: int) -> nn.Module
     return unet.eval().requires_grad_(False)
 
 
+def unet_widths(kind: mm.MotionKind, model_channels: int) -> tuple[int, ...]:
+    """Channels of each UNet level, i.e. of the motion modules placed there."""
+    return tuple(model_channels * m for m in _unet_kwargs(kind, model_channels)["channel_mult"])
+
+
 def build_motion_model(kind: mm.MotionKind, model_channels: int, seed: int) -> mm.MotionModel:
-    mult = (1, 2, 4) if kind.is_sdxl else (1, 2, 4, 4)
-    return random_model(kind.name, channels=tuple(model_channels * m for m in mult), seed=seed)
+    return random_model(kind.name, channels=unet_widths(kind, model_channels), seed=seed)
 
 
 # ---------------------------------------------------------------------------
@@ -460,8 +482,8 @@ def describe(config: DemoConfig) -> str:
     kind = config.kind
     layout = "SDXL" if kind.is_sdxl else "SD1.5"
     windows = describe_windows(config.frames, config.context, config.steps)
-    return (f"kind {kind.name}: {kind.description}; {layout} UNet layout, widths "
-            f"{', '.join(str(config.model_channels * m) for m in ((1, 2, 4) if kind.is_sdxl else (1, 2, 4, 4)))}\n"
+    widths = ", ".join(map(str, unet_widths(kind, config.model_channels)))
+    return (f"kind {kind.name}: {kind.description}; {layout} UNet layout, widths {widths}\n"
             f"schedule {mm.schedule_for(kind).name} ({mm.schedule_for(kind).label}); Euler, {config.steps} "
             f"step(s), CFG {config.cfg_scale:g}, rows per UNet pass = 2 x frames (cond, uncond)\n"
             f"context: {windows}\n"
@@ -472,6 +494,8 @@ def describe(config: DemoConfig) -> str:
 def main(argv=None) -> int:
     config = parse_args(argv)
     started = time.perf_counter()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     print(RANDOM_WEIGHTS_NOTICE, flush=True)
     print(describe(config), flush=True)
     latents = generate_latents(config, log=lambda line: print(line, flush=True))

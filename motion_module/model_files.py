@@ -85,7 +85,7 @@ def _posix_join(rel_dir: str, filename: str) -> str:
 
 
 def _refuse(name: object, why: str) -> ParamError:
-    return ParamError("model", f"refusing motion module name {name!r}: {why}")
+    return ParamError("model", f"'model': refusing motion module name {name!r}: {why}")
 
 
 def _split_name(name: object) -> list[str]:
@@ -158,4 +158,4 @@ def _not_found(name: str, available: list[str]) -> ParamError:
     more = len(available) - _LISTED_IN_ERRORS
     if more > 0:
         shown += f" (and {more} more)"
-    return ParamError("model", f"motion module {name!r} not found; available: {shown}")
+    return ParamError("model", f"'model': motion module {name!r} not found; available: {shown}")

@@ -1,0 +1,61 @@
+"""Fixtures for the suite that talks to a running WebUI over HTTP.
+
+Set SD_WEBUI_URL (e.g. http://127.0.0.1:7860) to a WebUI v1.10.x started with
+--api and this extension installed, on the same machine (the suite writes
+random motion modules into a folder and points the extension at it). Without
+SD_WEBUI_URL every test here is skipped.
+SD_WEBUI_TEST_MM_DIR keeps the generated modules between runs (optional).
+SD_WEBUI_CKPT_B names a second checkpoint for the switch test (optional).
+"""
+
+import os
+
+import pytest
+
+URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
+KINDS = ("v1", "v2", "v3", "animatelcm")
+
+
+@pytest.fixture(scope="session")
+def webui():
+    import requests
+
+    session = requests.Session()
+
+    class Client:
+        url = URL
+
+        def get(self, path, **kw):
+            return session.get(URL + path, timeout=600, **kw)
+
+        def post(self, path, json=None, **kw):
+            return session.post(URL + path, json=json, timeout=1200, **kw)
+
+        def options(self):
+            return self.get("/sdapi/v1/options").json()
+
+        def set_options(self, **values):
+            r = self.post("/sdapi/v1/options", json=values)
+            assert r.status_code == 200, r.text
+
+    return Client()
+
+
+@pytest.fixture(scope="session")
+def motion_modules(webui, tmp_path_factory):
+    """Random full-size SD1.5 motion modules of every kind, served by the extension."""
+    from motion_module.synthetic import save_random_checkpoint
+
+    folder = os.environ.get("SD_WEBUI_TEST_MM_DIR") or str(tmp_path_factory.mktemp("motion_modules"))
+    os.makedirs(folder, exist_ok=True)
+    names = {}
+    for seed, kind in enumerate(KINDS):
+        name = f"random_{kind}.safetensors"
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            save_random_checkpoint(path, kind, seed=seed)
+        names[kind] = name
+    before = webui.options().get("animatediff_model_path")
+    webui.set_options(animatediff_model_path=folder)
+    yield names
+    webui.set_options(animatediff_model_path=before or "")

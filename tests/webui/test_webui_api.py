@@ -1,0 +1,256 @@
+"""AnimateDiff through a real WebUI over HTTP (skipped unless SD_WEBUI_URL is set).
+
+Every request is small (64x64, 2 steps, 8 frames) so that a CPU-only WebUI
+with random SD1.5 weights answers in seconds.
+"""
+
+import base64
+import io
+import json
+import os
+import tempfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
+KINDS = ("v1", "v2", "v3", "animatelcm")  # the SD1.5 kinds the fixture generates (see conftest.py)
+
+pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
+
+# Prompts the random-weight test checkpoint handles without NaNs (its random
+# text encoder overflows on some words, with or without this extension).
+BASE = {"prompt": "a cat", "negative_prompt": "a dog", "steps": 2, "width": 64, "height": 64,
+        "seed": 1234, "sampler_name": "Euler", "cfg_scale": 7}
+FRAMES = 8
+
+
+def ad(**params):
+    return {"AnimateDiff": {"args": [{"enable": True, "video_length": FRAMES, **params}]}}
+
+
+def decode(b64):
+    return base64.b64decode(b64)
+
+
+def gif_frames(data):
+    im = Image.open(io.BytesIO(data))
+    frames, durations = [], []
+    for i in range(im.n_frames):
+        im.seek(i)
+        frames.append(np.asarray(im.convert("RGB"), dtype=np.float32))
+        durations.append(im.info.get("duration"))
+    return frames, durations, im.info
+
+
+def mp4_frame_count(data):
+    import imageio_ffmpeg
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as f:
+        f.write(data)
+    try:
+        reader = imageio_ffmpeg.read_frames(f.name)
+        meta = next(reader)
+        return sum(1 for _ in reader), meta
+    finally:
+        os.unlink(f.name)
+
+
+def plain_images(webui, **extra):
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "batch_size": 2, **extra})
+    assert r.status_code == 200, r.text
+    return r.json()["images"]
+
+
+@pytest.fixture(scope="module")
+def baseline(webui, motion_modules):
+    return plain_images(webui)
+
+
+def run(webui, route="txt2img", expect=200, **payload):
+    r = webui.post(f"/sdapi/v1/{route}", json={**BASE, **payload})
+    assert r.status_code == expect, r.text[:2000]
+    return r.json()
+
+
+def test_models_endpoint_lists_every_kind(webui, motion_modules):
+    listed = {m["name"]: m["kind"] for m in webui.get("/animatediff/v1/models").json()["models"]}
+    for kind, name in motion_modules.items():
+        assert listed[name] == kind
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_txt2img_each_kind_returns_a_decodable_video(webui, motion_modules, baseline, kind):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules[kind], format=["GIF", "MP4", "TXT"], fps=8))
+    images = out["images"]
+    assert len(images) == 2  # GIF + MP4
+    frames, durations, info = gif_frames(decode(images[0]))
+    assert len(frames) == FRAMES and frames[0].shape == (64, 64, 3)
+    assert abs(sum(durations) - FRAMES * 125) <= 10
+    count, meta = mp4_frame_count(decode(images[1]))
+    assert count == FRAMES and abs(meta["fps"] - 8) < 0.01
+    infotext = json.loads(out["info"])["infotexts"][0]
+    assert 'AnimateDiff: "enable: True' in infotext and f"model: {motion_modules[kind]}" in infotext
+    assert "schedule: linear 0.00085-0.012" in infotext and "mm_hash: " in infotext
+    assert info.get("comment", b"").decode("utf-8").startswith("a cat")
+    # the frames move: a video, not one image repeated
+    assert np.abs(frames[0] - frames[-1]).mean() > 1.0
+    assert plain_images(webui) == baseline  # bit-identical plain txt2img afterwards
+
+
+def test_frames_are_returned_with_frame_format(webui, motion_modules):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF", "Frame"]))
+    assert len(out["images"]) == 1 + FRAMES
+    first = Image.open(io.BytesIO(decode(out["images"][1])))
+    assert first.size == (64, 64)
+
+
+def test_positional_list_form(webui, motion_modules):
+    # PARAM_ORDER: model, format, enable, video_length, fps, loop_number, closed_loop, batch_size
+    args = [motion_modules["v3"], ["GIF"], True, FRAMES, 4, 2, "N", 16]
+    out = run(webui, alwayson_scripts={"AnimateDiff": {"args": args}})
+    frames, durations, info = gif_frames(decode(out["images"][0]))
+    assert len(frames) == FRAMES and durations[0] == 250 and info.get("loop") == 1  # 2 plays = 1 repeat
+
+
+def test_webuiapi_shorthand_false_is_a_plain_generation(webui, motion_modules, baseline):
+    # The webuiapi client sends {'animatediff': {'args': [False]}} with every txt2img.
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "batch_size": 2,
+                                             "alwayson_scripts": {"animatediff": {"args": [False]}}})
+    assert r.status_code == 200 and r.json()["images"] == baseline
+
+
+def test_unknown_keys_are_ignored(webui, motion_modules):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"], not_a_key=1))
+    assert len(gif_frames(decode(out["images"][0]))[0]) == FRAMES
+
+
+@pytest.mark.parametrize("bad,field", [
+    ({"fps": 0}, "fps"), ({"closed_loop": "X"}, "closed_loop"), ({"format": ["AVI"]}, "format"),
+    ({"model": "../escape.ckpt"}, "model"), ({"model": "/etc/passwd"}, "model"),
+    ({"model": "does_not_exist.ckpt"}, "model"), ({"video_length": "many"}, "video_length"),
+    ({"overlap": 20}, "overlap"), ({"batch_size": 30, "video_length": 30, "model": "random_v1.safetensors"},
+                                   "batch_size"),
+    ({"request_id": "../../x"}, "request_id"),
+])
+def test_bad_args_are_refused_with_the_field_and_leave_no_trace(webui, motion_modules, baseline, bad, field):
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": ad(**bad)})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field and field in body["detail"]
+    assert plain_images(webui) == baseline
+
+
+def test_failed_run_leaves_plain_txt2img_bit_identical(webui, motion_modules, baseline):
+    # An SD1.5-only check the pre-validation cannot make: context above the
+    # position encoding when the model is chosen implicitly (empty name).
+    names = sorted(motion_modules.values())
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": ad(
+        model="", video_length=70, batch_size=64)})
+    if names[0] != motion_modules["animatelcm"]:
+        assert r.status_code >= 400
+        assert "position-encoding" in r.text
+    assert plain_images(webui) == baseline
+
+
+def test_context_windows_for_long_videos(webui, motion_modules):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules["v1"], format=["GIF"], video_length=20,
+                                         batch_size=8, overlap=2, closed_loop="R-P"))
+    frames, _, _ = gif_frames(decode(out["images"][0]))
+    assert len(frames) == 20
+    assert "video_length: 20" in json.loads(out["info"])["infotexts"][0]
+
+
+def test_closed_loop_a_appends_reversed_frames(webui, motion_modules):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"], closed_loop="A"))
+    frames, _, _ = gif_frames(decode(out["images"][0]))
+    assert len(frames) == 2 * FRAMES - 2
+    assert np.array_equal(frames[FRAMES], frames[FRAMES - 2])
+
+
+def test_batch_count_gives_one_video_each(webui, motion_modules):
+    out = run(webui, n_iter=2, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
+    assert len(out["images"]) == 2
+    a, b = (gif_frames(decode(x))[0] for x in out["images"])
+    assert len(a) == len(b) == FRAMES and np.abs(a[0] - b[0]).mean() > 1.0
+    assert json.loads(out["info"])["all_seeds"][FRAMES] == BASE["seed"] + FRAMES  # WebUI seed rules
+
+
+def test_img2img_with_last_frame(webui, motion_modules):
+    init = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype("uint8"))
+    last = Image.fromarray(np.full((64, 64, 3), 200, dtype="uint8"))
+
+    def b64(im):
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode()
+
+    out = run(webui, route="img2img", init_images=[b64(init)], denoising_strength=0.75,
+              alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"], last_frame=b64(last),
+                                  latent_power=1.5, latent_scale=16))
+    frames, _, _ = gif_frames(decode(out["images"][0]))
+    assert len(frames) == FRAMES
+    info = json.loads(out["info"])["infotexts"][0]
+    assert "latent_power: 1.5" in info and "latent_scale: 16" in info
+
+
+def test_checkpoint_switch_in_the_same_request(webui, motion_modules, baseline):
+    ckpt_b = os.environ.get("SD_WEBUI_CKPT_B", "rand_sd15_b")
+    names = [m["title"] for m in webui.get("/sdapi/v1/sd-models").json()]
+    if not any(ckpt_b in n for n in names):
+        pytest.skip(f"no second checkpoint named {ckpt_b}")
+    out = run(webui, override_settings={"sd_model_checkpoint": ckpt_b},
+              alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
+    info = json.loads(out["info"])["infotexts"][0]
+    assert f"Model: {ckpt_b}" in info and "AnimateDiff:" in info
+    assert len(gif_frames(decode(out["images"][0]))[0]) == FRAMES
+    assert plain_images(webui) == baseline
+
+
+def frames_of(webui, motion_modules, **payload):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules["v1"], format=["GIF", "Frame"]), **payload)
+    return [np.asarray(Image.open(io.BytesIO(decode(x))).convert("RGB"), dtype=np.float32)
+            for x in out["images"][1:]]
+
+
+def test_video_does_not_depend_on_webui_batching_options(webui, motion_modules):
+    """With "Batch cond/uncond" off the WebUI sends cond and uncond rows to the
+    UNet in separate calls; the video must be the same one as with a joint call
+    (v1, whose GroupNorm spans the video, is the most sensitive), never two
+    unrelated halves. Then the unpadded path: a prompt over 75 tokens with a
+    shorter negative and padding off also splits the calls, and must give a
+    whole video with no setting change."""
+    before = webui.options()
+    long_prompt = ", ".join(["a cat"] * 40)  # over 75 tokens; the negative is shorter
+    payload = {"prompt": long_prompt, "negative_prompt": "a dog"}
+    try:
+        webui.set_options(batch_cond_uncond=True, pad_cond_uncond=True)
+        together = frames_of(webui, motion_modules, **payload)
+        webui.set_options(batch_cond_uncond=False, pad_cond_uncond=True)
+        apart = frames_of(webui, motion_modules, **payload)
+        webui.set_options(batch_cond_uncond=True, pad_cond_uncond=False)
+        unpadded = frames_of(webui, motion_modules, **payload)
+    finally:
+        webui.set_options(batch_cond_uncond=before.get("batch_cond_uncond", True),
+                          pad_cond_uncond=before.get("pad_cond_uncond", False))
+    assert len(together) == len(apart) == len(unpadded) == FRAMES
+    diff = np.mean([np.abs(a - b).mean() for a, b in zip(together, apart)])
+    assert diff < 1.0, diff  # same video up to float rounding (8-bit pixels)
+    assert all(np.isfinite(f).all() for f in unpadded)
+
+
+def test_speed_options_work_together(webui, motion_modules):
+    before = webui.options()
+    try:
+        webui.set_options(token_merging_ratio=0.5, s_min_uncond=2.0)
+        frames = frames_of(webui, motion_modules)
+        assert len(frames) == FRAMES
+        for attention in ("Doggettx", "sdp-no-mem - scaled dot product without memory efficient attention",
+                          "sub-quadratic", "V1 - Original optimization", "InvokeAI"):
+            webui.set_options(cross_attention_optimization=attention)
+            assert len(frames_of(webui, motion_modules)) == FRAMES
+    finally:
+        webui.set_options(token_merging_ratio=before.get("token_merging_ratio", 0),
+                          s_min_uncond=before.get("s_min_uncond", 0),
+                          cross_attention_optimization=before.get("cross_attention_optimization", "Automatic"))
