@@ -20,7 +20,6 @@ extension editing the same blocks in between cannot make us remove its work.
 import logging
 from contextlib import contextmanager
 
-import torch
 from torch import nn
 
 from .errors import FrameCountError, IncompatibleUNetError, MotionModuleError

@@ -64,7 +64,6 @@ def _to_hotshot_key(key: str) -> str:
 def save_random_checkpoint(path, kind: str, seed: int = 0, dtype=torch.float16, naming=None,
                            include_pe=None, channels=None):
     """Write a random checkpoint of `kind` to `path` (.safetensors or pickle)."""
-    info = get_kind(kind)
     naming = naming or "animatediff"
     include_pe = (kind != "animatelcm") if include_pe is None else include_pe
     sd = state_dict_for_file(random_model(kind, channels=channels, seed=seed), naming, include_pe)

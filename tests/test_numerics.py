@@ -98,3 +98,30 @@ def test_chunked_attention_equals_unchunked(monkeypatch):
         monkeypatch.setattr(layers, "CHUNK_ELEMENTS", 8 * 8 * 128 * 3)  # a few rows per chunk
         chunked = unet(x, t, context=c)
     torch.testing.assert_close(chunked, whole, **TOL)
+
+
+def test_attention_never_sees_all_positions_at_once(monkeypatch):
+    """At 512x512 SD1.5 level-0 size (64x64 latent, 320 channels, cond+uncond
+    of 16 frames) the frames x frames scores must be computed in chunks of
+    positions, not for all 2 x 4096 positions in one call."""
+    import torch.nn.functional as F
+
+    import motion_module.layers as layers
+    from motion_module.layers import MotionModule
+
+    batches = []
+    real_sdpa = F.scaled_dot_product_attention
+
+    def spy(q, k, v, *args, **kwargs):
+        batches.append(q.shape[0])
+        return real_sdpa(q, k, v, *args, **kwargs)
+
+    monkeypatch.setattr(layers.F, "scaled_dot_product_attention", spy)
+    module = MotionModule(320, 32).eval()
+    x = torch.randn(2 * 16, 320, 64, 64)
+    with torch.no_grad():
+        out = module(x, frames=16)
+    assert out.shape == x.shape
+    total_sequences = 2 * 64 * 64
+    assert batches and max(batches) < total_sequences
+    assert sum(batches) == 2 * total_sequences  # two attention blocks, every position once each

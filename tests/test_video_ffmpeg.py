@@ -8,7 +8,6 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -16,19 +15,9 @@ if str(ROOT) not in sys.path:
 
 from motion_module.video import ffmpeg as ff  # noqa: E402
 from motion_module.video.options import VideoOptions  # noqa: E402
+from video_frames import mae, moving_gradient  # noqa: E402
 
 INFOTEXT = 'a cat, "quoted" = value; #hash \\ back\nNegative prompt: ünïcödé, 中文\nSteps: 20, Seed: 7'
-
-
-def moving_gradient(n, w=48, h=32):
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    out = []
-    for i in range(n):
-        r = 128 + 100 * np.sin((x + 2 * i) / 9.0)
-        g = 128 + 100 * np.cos((y - i) / 7.0)
-        b = 255 * (x + y + i) / (w + h + n)
-        out.append(Image.fromarray(np.stack([r, g, b], -1).clip(0, 255).astype(np.uint8), "RGB"))
-    return out
 
 
 def decode(path):
@@ -62,10 +51,6 @@ def comment_from_report(report):
                 parts.append(c.group(1))
             return "\n".join(parts)
     return None
-
-
-def mae(a, b):
-    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
 
 
 @pytest.mark.parametrize("fmt,codec", [("mp4", "h264"), ("webm", "vp9")])

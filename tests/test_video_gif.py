@@ -18,23 +18,9 @@ if str(ROOT) not in sys.path:
 from motion_module.video import gif as gif_mod  # noqa: E402
 from motion_module.video.gif import gif_delays_cs, gif_loop_value, write_gif  # noqa: E402
 from motion_module.video.options import VideoOptions  # noqa: E402
+from video_frames import mae, moving_gradient  # noqa: E402
 
 INFOTEXT = "1girl, smile\nNegative prompt: blurry, ünïcödé, 中文\nSteps: 20, Seed: 42, AnimateDiff: \"fps: 8\""
-
-
-def moving_gradient(n, w=48, h=32):
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    out = []
-    for i in range(n):
-        r = 128 + 100 * np.sin((x + 2 * i) / 9.0)
-        g = 128 + 100 * np.cos((y - i) / 7.0)
-        b = 255 * (x + y + i) / (w + h + n)
-        out.append(Image.fromarray(np.stack([r, g, b], -1).clip(0, 255).astype(np.uint8), "RGB"))
-    return out
-
-
-def mae(a, b):
-    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
 
 
 def read_gif(path):

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import imageio_ffmpeg
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -19,6 +18,7 @@ if str(ROOT) not in sys.path:
 from motion_module.video import VideoOptions, save_video  # noqa: E402
 from motion_module.video import ffmpeg as ff  # noqa: E402
 from motion_module.video import gif as gif_mod  # noqa: E402
+import video_frames  # noqa: E402
 
 DAY = dt.date(2024, 3, 5)
 INFOTEXT = "a dog running\nNegative prompt: bad\nSteps: 20, Seed: 42, AnimateDiff: \"fps: 8, loop_number: 0\""
@@ -26,14 +26,7 @@ ALL = ["GIF", "MP4", "WEBP", "WEBM", "PNG", "TXT"]
 
 
 def moving_gradient(n, w=40, h=30):
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    out = []
-    for i in range(n):
-        r = 128 + 100 * np.sin((x + 2 * i) / 9.0)
-        g = 128 + 100 * np.cos((y - i) / 7.0)
-        b = 255 * (x + y + i) / (w + h + n)
-        out.append(Image.fromarray(np.stack([r, g, b], -1).clip(0, 255).astype(np.uint8), "RGB"))
-    return out
+    return video_frames.moving_gradient(n, w, h)
 
 
 def day_dir(root):

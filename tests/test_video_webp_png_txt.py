@@ -16,24 +16,10 @@ from motion_module.video.options import VideoOptions  # noqa: E402
 from motion_module.video.png import write_png_frames  # noqa: E402
 from motion_module.video.txt import write_txt  # noqa: E402
 from motion_module.video.webp import read_infotext, write_webp  # noqa: E402
+from video_frames import mae, moving_gradient  # noqa: E402
 
 INFOTEXT = "1girl\nNegative prompt: ünïcödé, 中文, emoji \U0001f600\nSteps: 20"
 needs_webp = pytest.mark.skipif(not features.check("webp"), reason="Pillow built without WebP")
-
-
-def moving_gradient(n, w=48, h=32):
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    out = []
-    for i in range(n):
-        r = 128 + 100 * np.sin((x + 2 * i) / 9.0)
-        g = 128 + 100 * np.cos((y - i) / 7.0)
-        b = 255 * (x + y + i) / (w + h + n)
-        out.append(Image.fromarray(np.stack([r, g, b], -1).clip(0, 255).astype(np.uint8), "RGB"))
-    return out
-
-
-def mae(a, b):
-    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
 
 
 def read_webp(path):
