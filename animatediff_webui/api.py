@@ -15,6 +15,7 @@ import io
 import json
 
 from motion_module.errors import MotionModuleError
+from motion_module.infotext import INFOTEXT_KEY, paste_fields
 from motion_module.params import ParamError, from_script_args
 from motion_module.probe import probe
 
@@ -77,6 +78,25 @@ def validate_body(body) -> None:
                                        f"{resolved.context_length}")
 
 
+def args_from_infotext(body: dict, is_img2img: bool):
+    """AnimateDiff args restored from the request's `infotext` field, or None.
+
+    The WebUI's API restores script args from an infotext through the UI
+    components' paste keys, but its parser never calls `on_infotext_pasted`,
+    which splits our single `AnimateDiff: "..."` entry into those keys. So we
+    do it here, only when the request gives no AnimateDiff args of its own
+    (explicit values win, as everywhere in the WebUI API)."""
+    text = body.get("infotext")
+    if not isinstance(text, str) or INFOTEXT_KEY not in text or script_args(body) is not None:
+        return None
+    from modules.infotext_utils import parse_generation_parameters
+
+    value = parse_generation_parameters(text).get(INFOTEXT_KEY)
+    if not isinstance(value, str):
+        return None
+    return {"enable": True, **paste_fields(value, is_img2img)}
+
+
 def _error_response(error: ParamError):
     from starlette.responses import JSONResponse
 
@@ -84,7 +104,7 @@ def _error_response(error: ParamError):
                                                   "detail": str(error), "errors": str(error)})
 
 
-def _wrap(route_app):
+def _wrap(route_app, is_img2img):
     async def app(scope, receive, send):
         messages, body = [], b""
         while True:
@@ -94,7 +114,13 @@ def _wrap(route_app):
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
         try:
-            validate_body(json.loads(body or b"{}"))
+            request = json.loads(body or b"{}")
+            restored = args_from_infotext(request, is_img2img) if isinstance(request, dict) else None
+            if restored is not None:
+                request["alwayson_scripts"] = {**(request.get("alwayson_scripts") or {}),
+                                               SCRIPT_NAME: {"args": [restored]}}
+                messages = [{"type": "http.request", "body": json.dumps(request).encode(), "more_body": False}]
+            validate_body(request)
         except ParamError as e:
             logger.warning("refused API request: %s", e)
             await _error_response(e)(scope, receive, send)
@@ -115,7 +141,7 @@ def register(_demo, app):
     for route in app.routes:
         path = getattr(route, "path", None)
         if path in ROUTES and hasattr(route, "app") and not getattr(route.app, "animatediff_wrapped", False):
-            route.app = _wrap(route.app)
+            route.app = _wrap(route.app, ROUTES[path])
 
     def list_models():
         return {"models": models.describe_all()}

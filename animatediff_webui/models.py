@@ -1,5 +1,6 @@
 """Motion-module files: listing, kind filtering, loading with a one-entry cache."""
 
+import gc
 import os
 
 from modules import devices, hashes
@@ -78,6 +79,9 @@ def load(path: str):
     key = (path, stat.st_size, stat.st_mtime_ns, str(devices.device), str(devices.dtype_unet))
     if _cached["key"] != key:
         _cached["key"], _cached["model"] = None, None
+        # A failed run can leave its model in a reference cycle; collect it
+        # before loading the next one instead of holding both in memory.
+        gc.collect()
         devices.torch_gc()
         logger.info("loading motion module %s", os.path.basename(path))
         model = mm.load(path, device=devices.device, dtype=devices.dtype_unet)

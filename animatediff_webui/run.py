@@ -137,6 +137,16 @@ def _restore_schedule(sd_model, saved):
         setattr(sd_model, name, value)
 
 
+def finish(p):
+    """End of the run: drop what `p` holds for us. `p.sample` wraps `p` itself,
+    a reference cycle that would keep the motion model and latents alive until
+    Python's cycle collector happens to run."""
+    p.__dict__.pop("sample", None)
+    run = p.__dict__.pop(ATTR, None)
+    if run is not None:
+        run.model = run.base_latent = None
+
+
 def blend_init_latent(p, run: Run):
     """img2img: fade the init image (and optional last frame) into noise along
     the video, so frames can move away from the first image.

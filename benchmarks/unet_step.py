@@ -6,8 +6,9 @@
 Prints, for the same input in one run: the time of a plain UNet step, the time
 of an injected step, their ratio, the ratio predicted from FLOP counts
 (torch's FlopCounterMode over both forwards), and the peak memory of each
-(resident set size of a child process that runs only that forward on CPU, or
-torch.cuda.max_memory_allocated on CUDA). Times are the median of interleaved
+(on CPU: the rise of a child process's resident set over its baseline
+during that one forward, from the kernel's high-water mark; on CUDA:
+torch.cuda.max_memory_allocated). Times are the median of interleaved
 repeats, so machine noise hits both sides alike; the ratio is what to read.
 
 Weights are random (real weights cannot be downloaded here); speed does not
@@ -18,7 +19,6 @@ stable-diffusion-sdkit) and einops.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,7 +40,7 @@ SDXL = dict(image_size=128, in_channels=4, out_channels=4, model_channels=320, a
             transformer_depth=1, context_dim=2048, use_linear_in_transformer=True, legacy=False)
 
 
-def build(kind, device, dtype):
+def build(kind, device, dtype, spatial_attention="sdpa"):
     from ldm.modules.diffusionmodules.openaimodel import UNetModel
 
     info = mm.get_kind(kind)
@@ -52,8 +52,32 @@ def build(kind, device, dtype):
         for p in unet.parameters():
             p.normal_(0, 0.02)
     unet = unet.to(dtype).eval().requires_grad_(False)
+    if spatial_attention == "sdpa":
+        use_sdpa_spatial_attention(unet)
     model = random_model(kind).to(device=device, dtype=dtype)
     return unet, model
+
+
+def use_sdpa_spatial_attention(unet):
+    """Run ldm's spatial attention through torch SDPA, as the WebUI's default
+    cross-attention optimisation does on torch 2; ldm's own einsum attention
+    is several times slower on CPU and would flatter the injected ratio."""
+    import torch.nn.functional as F
+    from ldm.modules.attention import CrossAttention
+
+    def make_forward(attn):
+        def forward(x, context=None, mask=None):
+            context = x if context is None else context
+            q, k, v = attn.to_q(x), attn.to_k(context), attn.to_v(context)
+            b, n, inner = q.shape
+            q, k, v = (t.view(b, -1, attn.heads, inner // attn.heads).transpose(1, 2) for t in (q, k, v))
+            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, inner)
+            return attn.to_out(out)
+        return forward
+
+    for module in unet.modules():
+        if isinstance(module, CrossAttention):
+            module.forward = make_forward(module)
 
 
 def make_inputs(args, device, dtype, context_dim):
@@ -96,26 +120,49 @@ def flops(unet, model, inputs, frames, injected):
 def child_peak(args, injected):
     """Peak memory of a fresh process that builds the UNet and runs one forward."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "injected" if injected else "plain"]
-    for key in ("kind", "frames", "videos", "latent", "device", "dtype"):
-        cmd += [f"--{key}", str(getattr(args, key))]
+    for key in ("kind", "frames", "videos", "latent", "device", "dtype", "spatial_attention"):
+        cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def child_main(args):
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    unet, model = build(args.kind, device, dtype)
-    inputs = make_inputs(args, device, dtype, unet.input_blocks[1][1].transformer_blocks[0].attn2.to_k.in_features)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    unet, model = build(args.kind, device, dtype, args.spatial_attention)
+    inputs = make_inputs(args, device, dtype, 2048 if mm.get_kind(args.kind).is_sdxl else 768)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
+    else:
+        base = _reset_peak_rss()
     run_once(unet, model, inputs, args.frames, args.child == "injected")
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+        peak = _proc_status_kib("VmHWM") * 1024 - base
     print(json.dumps({"peak_bytes": peak}))
+
+
+def _proc_status_kib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
+
+
+def _reset_peak_rss():
+    """Forget the building phase's peak: free what can be freed, then reset the
+    kernel's high-water mark (Linux >= 4.0), so VmHWM afterwards is the
+    forward's own peak on top of the returned baseline (bytes)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _proc_status_kib("VmRSS") * 1024
 
 
 def main():
@@ -127,19 +174,22 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    ap.add_argument("--spatial-attention", default="sdpa", choices=["sdpa", "ldm"],
+                    help="sdpa: the UNet's own attention through torch SDPA, like the WebUI's default "
+                         "optimisation (default); ldm: ldm's einsum attention")
     ap.add_argument("--no-memory", action="store_true", help="skip the child-process memory measurement")
     ap.add_argument("--child", choices=["plain", "injected"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
     if args.child:
         return child_main(args)
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     print(f"building full-width {'SDXL' if mm.get_kind(args.kind).is_sdxl else 'SD1.5'} UNet + random "
-          f"{args.kind} motion module on {device} ({args.dtype})", flush=True)
-    unet, model = build(args.kind, device, dtype)
-    ctx_dim = unet.input_blocks[1][-1].transformer_blocks[0].attn2.to_k.in_features if not mm.get_kind(
-        args.kind).is_sdxl else 2048
-    inputs = make_inputs(args, device, dtype, ctx_dim)
+          f"{args.kind} motion module on {device} ({args.dtype}, spatial attention: {args.spatial_attention})",
+          flush=True)
+    unet, model = build(args.kind, device, dtype, args.spatial_attention)
+    inputs = make_inputs(args, device, dtype, 2048 if mm.get_kind(args.kind).is_sdxl else 768)
     print(f"input: {args.videos} video(s) x {args.frames} frames, latent {args.latent}x{args.latent} "
           f"({args.latent * 8}x{args.latent * 8} px)", flush=True)
 

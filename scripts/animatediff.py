@@ -63,8 +63,11 @@ class AnimateDiffScript(scripts.Script):
 
     def postprocess(self, p, res, *args):
         current = run.get(p)
-        if current is not None and current.model is not None and res.images:
-            outputs.write(p, res, current)
+        try:
+            if current is not None and current.model is not None and res.images:
+                outputs.write(p, res, current)
+        finally:
+            run.finish(p)
 
 
 script_callbacks.on_ui_settings(settings.register)

@@ -177,7 +177,8 @@ def test_batch_count_gives_one_video_each(webui, motion_modules):
     assert json.loads(out["info"])["all_seeds"][FRAMES] == BASE["seed"] + FRAMES  # WebUI seed rules
 
 
-def test_img2img_with_last_frame(webui, motion_modules):
+@pytest.mark.parametrize("kind", KINDS)
+def test_img2img_with_last_frame(webui, motion_modules, baseline, kind):
     init = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype("uint8"))
     last = Image.fromarray(np.full((64, 64, 3), 200, dtype="uint8"))
 
@@ -187,12 +188,45 @@ def test_img2img_with_last_frame(webui, motion_modules):
         return base64.b64encode(buf.getvalue()).decode()
 
     out = run(webui, route="img2img", init_images=[b64(init)], denoising_strength=0.75,
-              alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"], last_frame=b64(last),
+              alwayson_scripts=ad(model=motion_modules[kind], format=["GIF"], last_frame=b64(last),
                                   latent_power=1.5, latent_scale=16))
     frames, _, _ = gif_frames(decode(out["images"][0]))
     assert len(frames) == FRAMES
     info = json.loads(out["info"])["infotexts"][0]
     assert "latent_power: 1.5" in info and "latent_scale: 16" in info
+    assert plain_images(webui) == baseline
+
+
+def test_hires_fix_runs_on_the_whole_video(webui, motion_modules, baseline):
+    out = run(webui, enable_hr=True, hr_scale=1.5, hr_upscaler="Latent", hr_second_pass_steps=1,
+              denoising_strength=0.5, alwayson_scripts=ad(model=motion_modules["v1"], format=["GIF"]))
+    frames, _, _ = gif_frames(decode(out["images"][0]))
+    assert len(frames) == FRAMES and frames[0].shape == (96, 96, 3)
+    assert plain_images(webui) == baseline
+
+
+def test_interrupt_mid_run_leaves_plain_txt2img_bit_identical(webui, motion_modules, baseline):
+    import threading
+    import time
+
+    result = {}
+
+    def long_run():
+        result["response"] = webui.post("/sdapi/v1/txt2img", json={**BASE, "steps": 30, "alwayson_scripts": ad(
+            model=motion_modules["v1"], format=["GIF"])})
+
+    worker = threading.Thread(target=long_run)
+    worker.start()
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until sampling has started
+        progress = webui.get("/sdapi/v1/progress?skip_current_image=true").json()
+        if progress.get("state", {}).get("sampling_step", 0) >= 1:
+            break
+        time.sleep(0.5)
+    webui.post("/sdapi/v1/interrupt")
+    worker.join(timeout=600)
+    assert result["response"].status_code == 200
+    assert plain_images(webui) == baseline
 
 
 def test_checkpoint_switch_in_the_same_request(webui, motion_modules, baseline):
@@ -254,3 +288,22 @@ def test_speed_options_work_together(webui, motion_modules):
         webui.set_options(token_merging_ratio=before.get("token_merging_ratio", 0),
                           s_min_uncond=before.get("s_min_uncond", 0),
                           cross_attention_optimization=before.get("cross_attention_optimization", "Automatic"))
+
+
+def test_infotext_round_trip_restores_every_field(webui, motion_modules):
+    """The infotext of a video, sent back as the API's `infotext` field (what
+    PNG Info -> Send to txt2img does in the UI), gives the same video."""
+    settings = dict(model=motion_modules["v3"], format=["GIF"], video_length=10, fps=4, loop_number=3,
+                    closed_loop="N", batch_size=6, stride=2, overlap=1)
+    first = run(webui, alwayson_scripts=ad(**settings))
+    infotext = json.loads(first["info"])["infotexts"][0]
+    r = webui.post("/sdapi/v1/txt2img", json={"infotext": infotext})
+    assert r.status_code == 200, r.text[:2000]
+    second = r.json()
+    again = json.loads(second["info"])["infotexts"][0]
+    entry = infotext[infotext.index('AnimateDiff: "'):].split('"')[1]
+    assert entry in again  # every AnimateDiff field restored, resolved values included
+    frames_a, durations_a, info_a = gif_frames(decode(first["images"][0]))
+    frames_b, durations_b, info_b = gif_frames(decode(second["images"][0]))
+    assert len(frames_b) == 10 and durations_b == durations_a and info_b.get("loop") == info_a.get("loop")
+    assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b))
