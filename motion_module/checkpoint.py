@@ -37,8 +37,15 @@ def _read_safetensors(path):
                               f"truncated or corrupt ({e})") from e
 
 
-def _read_pickle(path):
+def _read_pickle(path, mmap=False):
     try:
+        if mmap:
+            try:
+                # Only zip-format checkpoints can be memory-mapped; others load normally.
+                return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                if "zip" not in str(e).lower():
+                    raise
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "Weights only" in str(e):
@@ -52,8 +59,9 @@ def _read_pickle(path):
                               f"or not a PyTorch checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
 
 
-def read_file(path):
-    """Raw object stored in `path` (usually a dict)."""
+def read_file(path, mmap=False):
+    """Raw object stored in `path` (usually a dict). `mmap` maps pickled tensors
+    instead of reading them, for callers that only look at names and shapes."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"motion module file not found: {path!r}")
@@ -61,7 +69,7 @@ def read_file(path):
         raise CheckpointError(f"motion module file {os.path.basename(path)!r} is empty")
     if _looks_like_safetensors(path):
         return _read_safetensors(path)
-    return _read_pickle(path)
+    return _read_pickle(path, mmap)
 
 
 def normalise_state_dict(obj) -> dict:

@@ -130,3 +130,11 @@ def _level_channels(sd, num_levels, kind):
                                   "32 (GroupNorm with 32 groups)")
         channels.append(width)
     return tuple(channels)
+
+
+def detect_any_naming(sd: dict):
+    """(state dict in AnimateDiff naming, Detection) for a file in either naming."""
+    hotshot = is_hotshot_naming(sd)
+    if hotshot:
+        sd = from_hotshot_names(sd)
+    return sd, detect(sd, hotshot_naming=hotshot)

@@ -5,7 +5,7 @@ import os
 import torch
 
 from .checkpoint import read_state_dict
-from .detect import PE_SUFFIX, detect, from_hotshot_names, is_hotshot_naming
+from .detect import PE_SUFFIX, detect_any_naming
 from .errors import CheckpointError
 from .layers import PositionalEncoding, sinusoidal_position_encoding
 from .model import MotionModel
@@ -66,11 +66,7 @@ def load(source, device="cpu", dtype=None) -> MotionModel:
     layout exactly (no missing, unexpected or mis-shaped tensors). `dtype`
     defaults to float32.
     """
-    sd = read_state_dict(source)
-    hotshot = is_hotshot_naming(sd)
-    if hotshot:
-        sd = from_hotshot_names(sd)
-    det = detect(sd, hotshot_naming=hotshot)
+    sd, det = detect_any_naming(read_state_dict(source))
 
     file_tables = {k: v for k, v in sd.items() if k.endswith(PE_SUFFIX)}
     weights = {k: v for k, v in sd.items() if not k.endswith(PE_SUFFIX)}

@@ -12,7 +12,7 @@ import struct
 import torch
 
 from .checkpoint import _looks_like_safetensors, normalise_state_dict, read_file
-from .detect import detect, from_hotshot_names, is_hotshot_naming
+from .detect import detect_any_naming
 from .errors import CheckpointError
 
 _cache = {}
@@ -39,8 +39,6 @@ def probe(path):
             except (ValueError, struct.error, UnicodeDecodeError) as e:
                 raise CheckpointError(f"cannot read {os.path.basename(path)!r}: corrupt safetensors header ({e})") from e
         else:
-            sd = read_file(path)
-        sd = normalise_state_dict(sd)
-        hotshot = is_hotshot_naming(sd)
-        _cache[key] = detect(from_hotshot_names(sd) if hotshot else sd, hotshot_naming=hotshot)
+            sd = read_file(path, mmap=True)
+        _cache[key] = detect_any_naming(normalise_state_dict(sd))[1]
     return _cache[key]
