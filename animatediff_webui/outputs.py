@@ -18,7 +18,7 @@ def _video_options(run, infotext):
                                       infotext=infotext)
 
 
-def _frames_of_videos(p, res, run):
+def _frames_of_videos(res, run):
     frames = res.images[res.index_of_first_image:]
     length = run.resolved.video_length
     count = len(frames) // length
@@ -43,7 +43,7 @@ def write(p, res, run):
         formats.remove("PNG")  # the WebUI already saved the frames in its sample folder
     shown, infotexts, extra, extra_infotexts = [], [], [], []
     first = res.index_of_first_image
-    for frames, k in _frames_of_videos(p, res, run):
+    for frames, k in _frames_of_videos(res, run):
         infotext = res.infotexts[first + k * run.resolved.video_length] if res.infotexts else res.info
         seed = res.all_seeds[k * run.resolved.video_length] if res.all_seeds else res.seed
         frames = _finish_frames(frames, run)

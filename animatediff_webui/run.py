@@ -15,9 +15,12 @@ import dataclasses
 import functools
 import os
 
+import numpy as np
 import torch
 
 from modules import devices, rng, sd_models, shared
+from modules import images as webui_images
+from modules.processing import approximation_indexes, images_tensor_to_samples
 
 import motion_module as mm
 from motion_module.infotext import INFOTEXT_KEY, format_infotext
@@ -107,7 +110,7 @@ def _sample(p, run: Run, original, *args, **kwargs):
     saved = _save_schedule(sd_model)
     try:
         injection.apply()
-        _set_schedule(sd_model, p, schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000))))
+        _set_schedule(sd_model, schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000))))
         return original(*args, **kwargs)
     finally:
         injection.remove()
@@ -119,7 +122,7 @@ def _save_schedule(sd_model):
             if hasattr(sd_model, name)}
 
 
-def _set_schedule(sd_model, p, alphas):
+def _set_schedule(sd_model, alphas):
     """The module's training schedule for this sampling. WebUI >= 1.8 rebuilds
     alphas_cumprod from alphas_cumprod_original before each sample, so both are
     set; re-applying the WebUI's override keeps the user's downcast / zero
@@ -182,10 +185,6 @@ def blend_init_latent(p, run: Run):
 
 
 def _encode_last_frame(p, image):
-    from modules import images as webui_images
-    from modules.processing import images_tensor_to_samples, approximation_indexes
-    import numpy as np
-
     image = webui_images.resize_image(p.resize_mode if p.resize_mode != 3 else 0, image.convert("RGB"),
                                       p.width, p.height)
     array = np.moveaxis(np.array(image).astype(np.float32) / 255.0, 2, 0)
