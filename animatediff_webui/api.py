@@ -10,16 +10,15 @@ injected). Wrapping routes, unlike adding a middleware, works at any time
 after start-up.
 """
 
-import base64
-import io
 import json
 
 from motion_module.errors import MotionModuleError
-from motion_module.infotext import INFOTEXT_KEY, paste_fields
-from motion_module.params import ParamError, from_script_args
 from motion_module.probe import probe
+from motion_module.request.docs import parameter_listing
+from motion_module.request.infotext import INFOTEXT_KEY, paste_fields
+from motion_module.request.params import ParamError, from_script_args
 
-from . import models
+from . import inputs, models
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -39,18 +38,6 @@ def script_args(body: dict):
     return None
 
 
-def decode_image(value, field="last_frame"):
-    from PIL import Image
-
-    if value is None or not isinstance(value, str):
-        return value
-    data = value.split(",", 1)[1] if value.startswith("data:") else value
-    try:
-        return Image.open(io.BytesIO(base64.b64decode(data, validate=False))).convert("RGB")
-    except Exception as e:
-        raise ParamError(field, f"'{field}' must be a base64-encoded image ({e})") from e
-
-
 def validate_body(body) -> None:
     """Raises ParamError for AnimateDiff args the run would refuse."""
     if not isinstance(body, dict):
@@ -63,8 +50,8 @@ def validate_body(body) -> None:
     params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
     if not params.enable:
         return
-    resolved = params.resolve()
-    decode_image(params.last_frame)
+    params, source_frames = inputs.decode(params)
+    resolved = params.resolve(source_frames)
     if not params.model:
         return
     try:
@@ -146,4 +133,8 @@ def register(_demo, app):
     def list_models():
         return {"models": models.describe_all()}
 
+    def list_params():
+        return {"params": parameter_listing()}
+
     app.add_api_route("/animatediff/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/animatediff/v1/params", list_params, methods=["GET"])

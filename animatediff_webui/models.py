@@ -7,7 +7,7 @@ from modules import devices, hashes
 
 import motion_module as mm
 from motion_module.errors import MotionModuleError
-from motion_module.model_files import list_models, resolve_model
+from motion_module.request.model_files import list_models, resolve_model
 from motion_module.probe import probe
 
 from . import settings
@@ -63,11 +63,10 @@ def resolve(name: str, sd_is_xl: bool) -> str:
     return str(resolve_model(folder, name))
 
 
-def short_hash(path: str) -> str:
+def file_hash(path: str) -> str:
     # The WebUI's cached sha256 ("AnimateDiff/<name>" entry), computed once per file.
     try:
-        value = hashes.sha256(path, f"AnimateDiff/{os.path.basename(path)}")
-        return (value or "")[:8]
+        return hashes.sha256(path, f"AnimateDiff/{os.path.basename(path)}") or ""
     except Exception as e:  # hashing must never block a generation
         logger.debug("hashing %s failed: %s", path, e)
         return ""
@@ -85,7 +84,7 @@ def load(path: str):
         devices.torch_gc()
         logger.info("loading motion module %s", os.path.basename(path))
         model = mm.load(path, device=devices.device, dtype=devices.dtype_unet)
-        model.short_hash = short_hash(path)
+        model.sha256 = file_hash(path)
         _cached["key"], _cached["model"] = key, model
     return _cached["model"]
 

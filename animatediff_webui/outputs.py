@@ -38,7 +38,7 @@ def _finish_frames(frames, run):
 def write(p, res, run):
     """Save every video of the run; replace res.images with what to show/return."""
     formats = list(run.resolved.file_formats) + (["TXT"] if "TXT" in run.params.format else [])
-    custom_png = settings.opt("animatediff_save_to_custom", False) or run.params.interp != "Off"
+    custom_png = settings.opt("animatediff_save_to_custom") or run.params.interp != "Off"
     if "PNG" in formats and not custom_png:
         formats.remove("PNG")  # the WebUI already saved the frames in its sample folder
     shown, infotexts, extra, extra_infotexts = [], [], [], []

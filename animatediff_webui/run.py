@@ -23,8 +23,9 @@ from modules import images as webui_images
 from modules.processing import approximation_indexes, images_tensor_to_samples
 
 import motion_module as mm
-from motion_module.infotext import INFOTEXT_KEY, format_infotext
-from motion_module.params import AnimateDiffParams
+from motion_module.init_latent import blend, blend_weights
+from motion_module.request.infotext import INFOTEXT_KEY, format_infotext
+from motion_module.request.params import AnimateDiffParams, ResolvedParams
 from motion_module.schedules import schedule_for
 
 from . import models, settings
@@ -36,10 +37,10 @@ ATTR = "animatediff_run"
 @dataclasses.dataclass
 class Run:
     params: AnimateDiffParams
-    resolved: object
+    resolved: ResolvedParams
     is_img2img: bool
-    model_path: str = ""
     model: object = None
+    injection: object = None  # built once in `arm`, applied while p.sample runs
     base_latent: object = None  # img2img init latent before blending (built once per run)
 
 
@@ -53,8 +54,7 @@ def prepare(p, params: AnimateDiffParams, is_img2img: bool, source_frames=None):
     run = Run(params, resolved, is_img2img)
     setattr(p, ATTR, run)
     p.batch_size = resolved.webui_batch_size
-    formats = set(resolved.file_formats)
-    if "PNG" not in formats or settings.opt("animatediff_save_to_custom", False):
+    if "PNG" not in resolved.file_formats or settings.opt("animatediff_save_to_custom"):
         # PNG frames are then written by us (per-video folder) or not at all.
         p.do_not_save_samples = True
     return run
@@ -72,29 +72,26 @@ def refuse(p, error: Exception):
 
 
 def arm(p, run: Run):
-    """process(): the checkpoint is final now. Load the module, check it fits,
-    write the infotext, and wrap p.sample."""
+    """process(): the checkpoint is final now. Load the module, build the
+    injection (which checks that it fits, before anything changes), write the
+    infotext, and wrap p.sample."""
     sd_model = p.sd_model
-    run.model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
-    run.model = models.load(run.model_path)
-    unet = sd_model.model.diffusion_model
-    # Fails here (before anything changes) for a module of the wrong family or
-    # a context longer than the module's position encoding.
-    mm.Injection(unet, run.model, frames=run.resolved.video_length, context=context_options(run))
-    schedule = schedule_for(run.model)
-    params = dataclasses.replace(run.params, model=_relative(run.model_path))
+    model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
+    run.model = models.load(model_path)
+    run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
+                                 context=context_options(run.resolved))
+    params = dataclasses.replace(run.params, model=_relative(model_path))
     p.extra_generation_params[INFOTEXT_KEY] = format_infotext(
-        params, run.resolved, mm_hash=run.model.short_hash, schedule=schedule.label, is_img2img=run.is_img2img)
-    original = p.sample
-    p.sample = functools.partial(_sample, p, run, original)
+        params, run.resolved, mm_hash=run.model.sha256, schedule=schedule_for(run.model).label,
+        is_img2img=run.is_img2img)
+    p.sample = functools.partial(_sample, p, run, p.sample)
 
 
-def context_options(run: Run):
-    r = run.resolved
-    if r.video_length <= r.context_length:
+def context_options(resolved: ResolvedParams):
+    if resolved.video_length <= resolved.context_length:
         return None
-    return mm.ContextOptions(length=r.context_length, stride=r.stride, overlap=r.overlap,
-                             closed_loop=r.closed_loop, fuse=settings.opt("animatediff_context_fuse", "pyramid"))
+    return mm.ContextOptions(length=resolved.context_length, stride=resolved.stride, overlap=resolved.overlap,
+                             closed_loop=resolved.closed_loop, fuse=settings.opt("animatediff_context_fuse"))
 
 
 def _relative(path):
@@ -103,17 +100,15 @@ def _relative(path):
 
 def _sample(p, run: Run, original, *args, **kwargs):
     sd_model = p.sd_model
-    unet = sd_model.model.diffusion_model
-    if mm.remove_any(unet):
+    if mm.remove_any(sd_model.model.diffusion_model):
         logger.warning("removed a motion module left in the UNet by an earlier run")
-    injection = mm.Injection(unet, run.model, frames=run.resolved.video_length, context=context_options(run))
     saved = _save_schedule(sd_model)
     try:
-        injection.apply()
+        run.injection.apply()
         _set_schedule(sd_model, schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000))))
         return original(*args, **kwargs)
     finally:
-        injection.remove()
+        run.injection.remove()
         _restore_schedule(sd_model, saved)
 
 
@@ -147,41 +142,24 @@ def finish(p):
     p.__dict__.pop("sample", None)
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
-        run.model = run.base_latent = None
+        run.model = run.injection = run.base_latent = None
 
 
 def blend_init_latent(p, run: Run):
     """img2img: fade the init image (and optional last frame) into noise along
-    the video, so frames can move away from the first image.
-
-    alpha_i = max(0, 1 - i**latent_power / latent_scale) keeps frame 0 on the
-    image; with a last frame, beta_i is the same curve counted from the end,
-    both are normalised where they sum above 1, and the ends are pinned.
-    """
+    the video (`motion_module.init_latent`), so frames can move away from the
+    first image."""
     params = run.params
     if run.base_latent is None:
         run.base_latent = p.init_latent
     latent = run.base_latent
     frames = latent.shape[0]
-    idx = torch.arange(frames, dtype=torch.float32)
-    alpha = (1 - idx ** params.latent_power / params.latent_scale).clamp(min=0)
-    beta = torch.zeros(frames)
-    last = None
-    if params.last_frame is not None:
-        last = _encode_last_frame(p, params.last_frame)
-        beta = (1 - (frames - 1 - idx) ** params.latent_power_last / params.latent_scale_last).clamp(min=0)
-        total = alpha + beta
-        scale = torch.where(total > 1, total, torch.ones_like(total))
-        alpha, beta = alpha / scale, beta / scale
-        alpha[0], beta[0] = 1.0, 0.0
-        if frames > 1:
-            alpha[-1], beta[-1] = 0.0, 1.0
+    has_last = params.last_frame is not None
+    alpha, beta = blend_weights(frames, params.latent_power, params.latent_scale,
+                                params.latent_power_last if has_last else None, params.latent_scale_last)
     noise = torch.stack([rng.randn(seed, latent.shape[1:]) for seed in p.seeds[:frames]]).to(latent)
-    shape = (-1, 1, 1, 1)
-    blended = latent * alpha.view(shape).to(latent) + noise * (1 - alpha - beta).view(shape).to(latent)
-    if last is not None:
-        blended = blended + last * beta.view(shape).to(latent)
-    p.init_latent = blended
+    last = _encode_last_frame(p, params.last_frame) if has_last else None
+    p.init_latent = blend(latent, noise, alpha, beta, last)
 
 
 def _encode_last_frame(p, image):

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,12 +45,12 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import motion_module as mm  # noqa: E402
-from motion_module.context import CLOSED_LOOP_CHOICES, describe_windows  # noqa: E402
-from motion_module.infotext import format_infotext  # noqa: E402
-from motion_module.params import OUTPUT_FORMATS, AnimateDiffParams, ParamError, ResolvedParams  # noqa: E402
+from motion_module.context import CLOSED_LOOP_MODES, context_windows, stride_levels  # noqa: E402
+from motion_module.request.infotext import format_infotext  # noqa: E402
+from motion_module.request.params import AnimateDiffParams, ParamError, ResolvedParams  # noqa: E402
 from motion_module.synthetic import random_model  # noqa: E402
-from motion_module.video import FORMATS as FILE_FORMATS  # noqa: E402
 from motion_module.video import VideoOptions, add_reverse, save_video  # noqa: E402
+from motion_module.video.formats import FILE_FORMATS  # noqa: E402
 
 RANDOM_WEIGHTS_NOTICE = (
     "NOTE: every weight in this demo (UNet, motion module, text conditioning) is RANDOM, so the frames are "
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlap", type=int, default=-1,
                         help="frames shared by consecutive windows, -1 = context // 4; must be < context")
     parser.add_argument("--stride", type=int, default=1, help="context stride: number of dilation levels")
-    parser.add_argument("--closed-loop", default="R-P", choices=list(CLOSED_LOOP_CHOICES),
+    parser.add_argument("--closed-loop", default="R-P", choices=list(CLOSED_LOOP_MODES),
                         help="closed-loop mode; 'A' on a clip that fits in one window also adds the "
                              "reversed frames (ping-pong) to the output")
     parser.add_argument("--steps", type=_int_at_least(1), default=4, help="sampling steps (Euler)")
@@ -191,13 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _formats(raw: list[str]) -> list[str]:
-    names = [name.strip() for item in raw for name in item.split(",") if name.strip()]
-    unknown = [name for name in names if name.upper() not in FILE_FORMATS]
-    if unknown:
-        raise ValueError(f"unknown format(s) {', '.join(map(repr, unknown))}: choose from {', '.join(FILE_FORMATS)}")
-    if not any(name.upper() in OUTPUT_FORMATS for name in names):
-        raise ValueError(f"choose at least one of {', '.join(OUTPUT_FORMATS)} (TXT alone writes no frames)")
-    return names
+    """Space- and comma-separated names; the extension's parameter rules check them."""
+    return [name.strip() for item in raw for name in item.split(",") if name.strip()]
 
 
 def _check_latent_size(kind: mm.MotionKind, width: int, height: int) -> None:
@@ -251,15 +246,15 @@ def _validate(args, parser: argparse.ArgumentParser) -> DemoConfig:
             parser.error(f"argument {option}: {e}")
 
     kind = mm.get_kind(args.kind)
-    formats = check("--formats", _formats, args.formats)
+    formats = _formats(args.formats)
     check("--context", _check_context, kind, args.context)
     check("--latent-size", _check_latent_size, kind, *args.latent_size)
     check("--model-channels", _check_model_channels, args.model_channels)
     params = check("--frames", _params, args, formats)
     resolved = check("--frames", params.resolve)
-    context = check("--context/--overlap/--stride", mm.ContextOptions, length=resolved.context_length,
-                    overlap=resolved.overlap, stride=resolved.stride, closed_loop=resolved.closed_loop)
-    video = check("--fps/--loop-number", VideoOptions, fps=params.fps, loop_number=params.loop_number)
+    context = mm.ContextOptions(length=resolved.context_length, overlap=resolved.overlap, stride=resolved.stride,
+                                closed_loop=resolved.closed_loop)
+    video = VideoOptions(fps=params.fps, loop_number=params.loop_number)
     check("--out", ensure_writable, args.out)
     return DemoConfig(kind=kind, params=params, resolved=resolved, context=context, video=video,
                       steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed,
@@ -476,6 +471,70 @@ def write_outputs(config: DemoConfig, images):
         images = add_reverse(images)
     options = config.video.with_(infotext=infotext(config))
     return save_video(images, config.params.format, options, config.out, config.seed)
+
+
+# ---------------------------------------------------------------------------
+# What the context scheduler does, for the printout
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ContextStats:
+    """What the scheduler will do, for display.  See :func:`describe_windows`."""
+
+    num_frames: int
+    length: int
+    overlap: int
+    stride_levels: int
+    steps: int
+    windows_per_step: tuple[int, ...] = field(repr=False)
+    frames_per_pass: int = 0
+
+    @property
+    def single_window(self) -> bool:
+        return self.num_frames <= self.length
+
+    @property
+    def min_windows(self) -> int:
+        return min(self.windows_per_step)
+
+    @property
+    def max_windows(self) -> int:
+        return max(self.windows_per_step)
+
+    @property
+    def total_passes(self) -> int:
+        """UNet passes over all steps (each pass = one window; doubled rows with batched CFG)."""
+        return sum(self.windows_per_step)
+
+    @property
+    def evaluations_per_frame(self) -> float:
+        """Average times a frame is predicted per step (1.0 = no overlap at all)."""
+        return self.total_passes * self.frames_per_pass / (self.steps * self.num_frames)
+
+    def __str__(self) -> str:
+        if self.single_window:
+            return (f"{self.num_frames} frames fit in one context of {self.length}: "
+                    f"1 UNet pass per step; stride, overlap and closed loop have no effect.")
+        per_step = (str(self.min_windows) if self.min_windows == self.max_windows
+                    else f"{self.min_windows}-{self.max_windows}")
+        return (f"{self.num_frames} frames, context {self.length}, overlap {self.overlap}, "
+                f"{self.stride_levels} stride level(s): {per_step} windows (UNet passes) per step, "
+                f"{self.total_passes} passes over {self.steps} step(s); "
+                f"each frame is predicted {self.evaluations_per_frame:.2f}x per step on average.")
+
+
+def describe_windows(num_frames: int, options: mm.ContextOptions, steps: int = 1) -> ContextStats:
+    """Summarise the schedule over denoiser calls ``0 .. steps-1`` (``str()`` it for the UI)."""
+    counts = tuple(len(context_windows(num_frames, s, options)) for s in range(steps))
+    return ContextStats(
+        num_frames=num_frames,
+        length=options.length,
+        overlap=options.overlap,
+        stride_levels=stride_levels(num_frames, options),
+        steps=steps,
+        windows_per_step=counts,
+        frames_per_pass=min(num_frames, options.length),
+    )
 
 
 def describe(config: DemoConfig) -> str:

@@ -14,10 +14,10 @@ from .injection import Injection, inject, is_injected, remove_any
 from .kinds import KINDS, MotionKind, get_kind
 from .loader import load
 from .model import MotionModel
-from .schedules import SCHEDULES, Schedule, alphas_cumprod_for, schedule_for
+from .schedules import SCHEDULES, Schedule, schedule_for
 
 __all__ = [
     "CheckpointError", "ContextOptions", "FrameCountError", "IncompatibleUNetError", "Injection", "KINDS",
-    "MotionKind", "MotionModel", "MotionModuleError", "SCHEDULES", "Schedule", "alphas_cumprod_for", "get_kind",
+    "MotionKind", "MotionModel", "MotionModuleError", "SCHEDULES", "Schedule", "get_kind",
     "inject", "is_injected", "load", "remove_any", "schedule_for",
 ]

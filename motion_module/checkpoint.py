@@ -19,7 +19,7 @@ WRAPPER_KEYS = ("state_dict", "module")
 GLOBAL_PREFIX = "module."
 
 
-def _looks_like_safetensors(path) -> bool:
+def is_safetensors(path) -> bool:
     """safetensors: 8-byte little-endian header size, then a JSON object."""
     with open(path, "rb") as f:
         head = f.read(9)
@@ -67,7 +67,7 @@ def read_file(path, mmap=False):
         raise CheckpointError(f"motion module file not found: {path!r}")
     if os.path.getsize(path) == 0:
         raise CheckpointError(f"motion module file {os.path.basename(path)!r} is empty")
-    if _looks_like_safetensors(path):
+    if is_safetensors(path):
         return _read_safetensors(path)
     return _read_pickle(path, mmap)
 

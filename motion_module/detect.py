@@ -22,7 +22,6 @@ class Detection:
     max_frames: int
     pe_in_file: bool
     channels: tuple
-    note: str = ""
 
 
 def _sample(keys, n=3):
@@ -96,25 +95,20 @@ def detect(sd: dict, hotshot_naming: bool = False) -> Detection:
         raise CheckpointError(f"inconsistent position-encoding lengths {sorted(pe_lengths)} in one file")
     pe_len = pe_lengths.pop() if pe_lengths else None
 
-    note = ""
     if num_levels == 4:
         if has_mid:
             name = "v2" if pe_len is not None else "animatelcm"
         elif pe_len == 24:
             name = "v1"
         else:
-            name = "v3"
-            if pe_len is None:
-                note = "no position encoding stored; assuming v3 behaviour"
+            name = "v3"  # also a v3-like file without position tables
     else:
         if has_mid:
             raise CheckpointError("an SDXL motion module (3 levels) with a mid block is not a known layout")
         name = "hotshot" if hotshot_naming or pe_len == 24 else "sdxl"
-        if pe_len is None:
-            note = "no position encoding stored; assuming AnimateDiff-SDXL"
     kind = KINDS[name]
     return Detection(kind, pe_len or kind.default_max_frames, pe_len is not None,
-                     _level_channels(sd, num_levels, kind), note)
+                     _level_channels(sd, num_levels, kind))
 
 
 def _level_channels(sd, num_levels, kind):

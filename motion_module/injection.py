@@ -24,7 +24,7 @@ from torch import nn
 
 from .errors import FrameCountError, IncompatibleUNetError, MotionModuleError
 from .groupnorm import JointGroupNormPatch, _is_resblock, joint_groupnorm_targets
-from .windows import WindowRunner
+from .context.runner import WindowRunner
 
 log = logging.getLogger("animatediff")
 MARKER = "_animatediff_injection"
@@ -116,7 +116,7 @@ class Injection:
         self._previous_forward = None
         self._applied = False
         self._warned_batch = False
-        self._runner = WindowRunner(context) if context is not None else None
+        self._runner = None
         self.frames = frames  # validates
 
     # -- frame count ---------------------------------------------------------
@@ -130,10 +130,10 @@ class Injection:
         value = int(value)
         if value < 1:
             raise FrameCountError(f"frames must be at least 1, got {value}")
-        per_call = value if self._runner is None else min(value, self._runner.length)
+        per_call = value if self.context is None else min(value, self.context.length)
         if per_call > self.model.max_frames:
             hint = ("use context windows (a context batch size) of at most "
-                    f"{self.model.max_frames} frames" if self._runner is None else
+                    f"{self.model.max_frames} frames" if self.context is None else
                     f"lower the context batch size to {self.model.max_frames} or less")
             raise FrameCountError(
                 f"{per_call} frames in one pass exceed what the {self.model.kind} motion module supports "
@@ -146,6 +146,9 @@ class Injection:
             return self
         if getattr(self.unet, MARKER, None) is not None:
             raise MotionModuleError("a motion module is already injected into this UNet; remove it first")
+        # A fresh window schedule per sampling run: the grid's shift counts steps.
+        self._runner = WindowRunner(self.context) if self.context is not None else None
+        self._warned_batch = False
         try:
             for block, index, module in self._points:
                 slot = TemporalSlot(module, self.state)
@@ -187,10 +190,6 @@ class Injection:
         if self.unet.__dict__.get(MARKER) is self:
             del self.unet.__dict__[MARKER]
         self._applied = False
-
-    @property
-    def applied(self) -> bool:
-        return self._applied
 
     # -- the UNet forward while injected ------------------------------------
     def _plain_forward(self, *args, **kwargs):

@@ -81,5 +81,4 @@ def load(source, device="cpu", dtype=None) -> MotionModel:
     model.to(device=device, dtype=dtype or torch.float32)
     model.eval().requires_grad_(False)
     model.name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else ""
-    model.detection_note = det.note
     return model

@@ -35,9 +35,10 @@ class MotionModel(nn.Module):
         self.up_blocks = nn.ModuleList(
             MotionBlock(c, UP_MODULES_PER_LEVEL, max_frames, over) for c in reversed(channels))
         self.mid_block = MotionBlock(channels[-1], 1, max_frames, over) if kind.has_mid else None
-        # Filled in by the loader: file name and short content hash, for infotexts.
+        # File name (set by the loader) and sha256 (set by whoever hashed the
+        # file), for infotexts.
         self.name = ""
-        self.short_hash = ""
+        self.sha256 = ""
 
     @property
     def kind(self) -> str:

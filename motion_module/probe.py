@@ -1,44 +1,40 @@
 """Cheap kind detection for files, without loading their weights.
 
 The model dropdown filters files by the loaded checkpoint's family, which
-needs each file's kind. safetensors headers list names and shapes, so meta
+needs each file's kind. A safetensors header lists names and shapes, so meta
 tensors stand in for the data; pickles are opened memory-mapped.
 """
 
-import json
+import functools
 import os
-import struct
 
 import torch
+from safetensors import SafetensorError, safe_open
 
-from .checkpoint import _looks_like_safetensors, normalise_state_dict, read_file
+from .checkpoint import is_safetensors, normalise_state_dict, read_file
 from .detect import detect_any_naming
 from .errors import CheckpointError
 
-_cache = {}
+CACHE_SIZE = 256
 
 
 def _safetensors_meta(path) -> dict:
-    with open(path, "rb") as f:
-        (size,) = struct.unpack("<Q", f.read(8))
-        if size > 100_000_000:
-            raise CheckpointError(f"{os.path.basename(path)!r}: implausible safetensors header size")
-        header = json.loads(f.read(size))
-    return {k: torch.empty(v["shape"], device="meta") for k, v in header.items() if k != "__metadata__"}
+    try:
+        with safe_open(path, framework="pt") as f:
+            return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read {os.path.basename(path)!r}: corrupt safetensors header ({e})") from e
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _detect(path, size, mtime_ns):
+    # size and mtime are part of the key: a replaced file is probed again.
+    sd = _safetensors_meta(path) if is_safetensors(path) else read_file(path, mmap=True)
+    return detect_any_naming(normalise_state_dict(sd))[1]
 
 
 def probe(path):
     """Detection for a motion-module file (cached by path, size and mtime)."""
     path = os.fspath(path)
     stat = os.stat(path)
-    key = (path, stat.st_size, stat.st_mtime_ns)
-    if key not in _cache:
-        if _looks_like_safetensors(path):
-            try:
-                sd = _safetensors_meta(path)
-            except (ValueError, struct.error, UnicodeDecodeError) as e:
-                raise CheckpointError(f"cannot read {os.path.basename(path)!r}: corrupt safetensors header ({e})") from e
-        else:
-            sd = read_file(path, mmap=True)
-        _cache[key] = detect_any_naming(normalise_state_dict(sd))[1]
-    return _cache[key]
+    return _detect(path, stat.st_size, stat.st_mtime_ns)

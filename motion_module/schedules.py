@@ -19,7 +19,6 @@ class Schedule:
     beta_schedule: str  # "linear" or "scaled_linear" (diffusers naming)
     beta_start: float
     beta_end: float
-    why: str
 
     @property
     def label(self) -> str:
@@ -40,19 +39,17 @@ class Schedule:
 SCHEDULES = {
     s.name: s
     for s in (
-        Schedule("animatediff-linear", "linear", 0.00085, 0.012,
-                 "AnimateDiff v1/v2/v3 inference configs use beta_schedule 'linear' 0.00085-0.012."),
-        Schedule("animatelcm-linear", "linear", 0.00085, 0.012,
-                 "AnimateLCM is sampled with LCMScheduler(beta_schedule='linear') per its README; "
-                 "its 1000-step DDPM schedule is therefore plain linear 0.00085-0.012."),
-        Schedule("animatediff-sdxl", "scaled_linear", 0.00085, 0.020,
-                 "The AnimateDiff sdxl branch inference config uses scaled_linear with beta_end 0.020."),
-        Schedule("hotshot-xl", "scaled_linear", 0.00085, 0.012,
-                 "HotShot-XL's fine_tune.py loads DDPMScheduler from the Hotshot-XL model repo, whose "
-                 "scheduler config is SDXL's scaled_linear 0.00085-0.012: the same schedule the SDXL "
-                 "checkpoint already has, so nothing changes for HotShot."),
-        Schedule("sd-scaled-linear", "scaled_linear", 0.00085, 0.012,
-                 "Stable Diffusion 1.x/2.x/XL's own schedule (ldm 'linear')."),
+        # AnimateDiff v1/v2/v3 inference configs: beta_schedule "linear" 0.00085-0.012.
+        Schedule("animatediff-linear", "linear", 0.00085, 0.012),
+        # AnimateLCM is sampled with LCMScheduler(beta_schedule="linear") per its
+        # README, so its 1000-step DDPM schedule is plain linear 0.00085-0.012.
+        Schedule("animatelcm-linear", "linear", 0.00085, 0.012),
+        # The AnimateDiff sdxl branch inference config: scaled_linear, beta_end 0.020.
+        Schedule("animatediff-sdxl", "scaled_linear", 0.00085, 0.020),
+        # HotShot-XL's fine_tune.py loads DDPMScheduler from the Hotshot-XL model
+        # repo, whose config is SDXL's scaled_linear 0.00085-0.012: the schedule
+        # the SDXL checkpoint already has, so nothing changes for HotShot.
+        Schedule("hotshot-xl", "scaled_linear", 0.00085, 0.012),
     )
 }
 
@@ -66,7 +63,3 @@ def schedule_for(kind) -> Schedule:
     if isinstance(kind, str):
         kind = get_kind(kind)
     return SCHEDULES[kind.schedule]
-
-
-def alphas_cumprod_for(kind, num_timesteps: int = 1000) -> torch.Tensor:
-    return schedule_for(kind).alphas_cumprod(num_timesteps)

@@ -15,8 +15,8 @@ if EXTENSION_ROOT not in sys.path:
 
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
-from animatediff_webui import api, log, outputs, run, settings, ui  # noqa: E402
-from motion_module.params import ParamError, from_script_args  # noqa: E402
+from animatediff_webui import api, inputs, log, outputs, run, settings, ui  # noqa: E402
+from motion_module.request.params import ParamError, from_script_args  # noqa: E402
 
 logger = log.configure(getattr(shared.cmd_opts, "animatediff_loglevel", "INFO"))
 
@@ -39,9 +39,8 @@ class AnimateDiffScript(scripts.Script):
             params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
             if not params.enable:
                 return
-            if isinstance(params.last_frame, str):
-                params.last_frame = api.decode_image(params.last_frame)
-            run.prepare(p, params, self.is_img2img, source_frames=ui.source_frame_count(params))
+            params, source_frames = inputs.decode(params)
+            run.prepare(p, params, self.is_img2img, source_frames)
         except (ParamError, ValueError) as e:
             logger.error("%s", e)
             run.refuse(p, e)

@@ -1,10 +1,10 @@
-"""Tests for motion_module/context.py (sliding context windows and their fusion).
+"""Tests for motion_module/context (sliding context windows and their fusion).
 
 The worked examples come from params.md section 5.  They list windows as the
 reference scheduler emits them, duplicates included; ``context_windows`` drops
 exact duplicates (keeping first occurrences), so each example is checked in both
-forms: verbatim against ``uniform_windows_reference`` and de-duplicated against
-``context_windows``.
+forms: verbatim against the independent ``reference_context`` and de-duplicated
+against ``context_windows``.
 """
 
 import itertools
@@ -17,23 +17,36 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# Let plain `pytest` (not only `python -m pytest`) import the core package.
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from motion_module.context import (  # noqa: E402
-    CLOSED_LOOP_CHOICES,
+from reference_context import uniform_windows_reference as _reference
+
+from motion_module.context import (
+    CLOSED_LOOP_MODES,
     ContextOptions,
     WindowAccumulator,
     context_windows,
-    describe_windows,
     fuse_windows,
     ordered_halving,
     stride_levels,
-    uniform_windows_reference,
-    window_weights,
 )
+from motion_module.context.fuse import flat_weights, fuse_weights, pyramid_weights
+from motion_module.request.params import resolve_overlap
+
+CLOSED_LOOP_CHOICES = tuple(CLOSED_LOOP_MODES)
+
+
+def Options(length=16, stride=1, overlap=-1, closed_loop="R-P", fuse="pyramid"):
+    """ContextOptions as the request model resolves them (-1 = length // 4)."""
+    return ContextOptions(length=length, stride=stride, overlap=resolve_overlap(overlap, length),
+                          closed_loop=closed_loop, fuse=fuse)
+
+
+def uniform_windows_reference(num_frames, step, opts):
+    return _reference(num_frames, step, opts.length, opts.overlap, opts.stride, opts.closed_loop)
+
+
+def window_weights(n, fuse):
+    return fuse_weights(fuse)(n) if fuse_weights(fuse) else flat_weights(n)
 
 
 def span(a, b):
@@ -75,7 +88,7 @@ def test_ordered_halving_range_and_errors():
 
 # --------------------------------------------------------------------------- worked examples
 
-EX1 = ContextOptions(length=16, overlap=4, stride=1)
+EX1 = Options(length=16, overlap=4, stride=1)
 EX1_EXPECTED = {
     0: [span(0, 15), span(12, 27), span(24, 31) + span(0, 7)],
     1: [span(16, 31), span(28, 31) + span(0, 11), span(8, 23)],
@@ -86,7 +99,7 @@ EX1_EXPECTED = {
 @pytest.mark.parametrize("mode", ["R-P", "R+P", "A"])
 @pytest.mark.parametrize("step", [0, 1, 2])
 def test_example1_closed_loop_modes(step, mode):
-    opts = ContextOptions(length=16, overlap=4, stride=1, closed_loop=mode)
+    opts = Options(length=16, overlap=4, stride=1, closed_loop=mode)
     assert uniform_windows_reference(32, step, opts) == EX1_EXPECTED[step]
     assert context_windows(32, step, opts) == EX1_EXPECTED[step]  # no duplicates here
 
@@ -97,7 +110,7 @@ def test_example1_pad_values():
 
 
 def test_example1_mode_n_replaces_wrapping_window():
-    opts = ContextOptions(length=16, overlap=4, stride=1, closed_loop="N")
+    opts = Options(length=16, overlap=4, stride=1, closed_loop="N")
     reference = [span(0, 15), span(12, 27), span(16, 31), span(0, 15)]
     assert uniform_windows_reference(32, 0, opts) == reference
     # [0..15] appears twice in the reference; the second pass is dropped.
@@ -105,15 +118,15 @@ def test_example1_mode_n_replaces_wrapping_window():
 
 
 def test_example1_mode_n_never_wraps_contiguous_windows():
-    opts = ContextOptions(length=16, overlap=4, stride=1, closed_loop="N")
+    opts = Options(length=16, overlap=4, stride=1, closed_loop="N")
     for step in range(64):
         for w in context_windows(32, step, opts):
             assert w == sorted(w), (step, w)
 
 
 def test_example2_reduce_vs_aggressive():
-    rp = ContextOptions(length=16, overlap=4, closed_loop="R-P")
-    a = ContextOptions(length=16, overlap=4, closed_loop="A")
+    rp = Options(length=16, overlap=4, closed_loop="R-P")
+    a = Options(length=16, overlap=4, closed_loop="A")
     assert context_windows(40, 0, rp) == [span(0, 15), span(12, 27), span(24, 39)]
     assert context_windows(40, 0, a) == [span(0, 15), span(12, 27), span(24, 39), span(36, 39) + span(0, 11)]
     assert uniform_windows_reference(40, 0, rp) == context_windows(40, 0, rp)
@@ -121,7 +134,7 @@ def test_example2_reduce_vs_aggressive():
 
 
 def test_example3_stride_levels():
-    opts = ContextOptions(length=16, overlap=4, stride=3)
+    opts = Options(length=16, overlap=4, stride=3)
     assert stride_levels(64, opts) == 3
     d1 = [span(s, s + 15) for s in (0, 12, 24, 36, 48)]
     d2 = [list(range(s, s + 32, 2)) for s in (0, 28)] + [[56, 58, 60, 62] + list(range(0, 24, 2))]
@@ -133,17 +146,17 @@ def test_example3_stride_levels():
 
 def test_r_minus_p_and_r_plus_p_give_identical_windows():
     for L, step, stride in itertools.product((20, 33, 64, 100), range(8), (1, 3)):
-        rp = ContextOptions(length=16, stride=stride, closed_loop="R-P")
-        rpp = ContextOptions(length=16, stride=stride, closed_loop="R+P")
+        rp = Options(length=16, stride=stride, closed_loop="R-P")
+        rpp = Options(length=16, stride=stride, closed_loop="R+P")
         assert context_windows(L, step, rp) == context_windows(L, step, rpp)
 
 
 def test_stride_levels_cap_matches_float_formula():
     for L in range(17, 600):
-        opts = ContextOptions(length=16, stride=50)
+        opts = Options(length=16, stride=50)
         assert stride_levels(L, opts) == min(50, math.ceil(math.log2(L / 16)) + 1)
-    assert stride_levels(64, ContextOptions(length=16, stride=2)) == 2
-    assert stride_levels(10, ContextOptions(length=16, stride=4)) == 1
+    assert stride_levels(64, Options(length=16, stride=2)) == 2
+    assert stride_levels(10, Options(length=16, stride=4)) == 1
 
 
 # --------------------------------------------------------------------------- improvements
@@ -152,7 +165,7 @@ def test_stride_levels_cap_matches_float_formula():
 @pytest.mark.parametrize("num_frames", [1, 5, 15, 16])
 @pytest.mark.parametrize("mode", CLOSED_LOOP_CHOICES)
 def test_short_clip_single_window_of_exactly_num_frames(num_frames, mode):
-    opts = ContextOptions(length=16, stride=4, overlap=8, closed_loop=mode)
+    opts = Options(length=16, stride=4, overlap=8, closed_loop=mode)
     for step in range(5):
         assert context_windows(num_frames, step, opts) == [list(range(num_frames))]
     # The reference padded the window up to the context batch size.
@@ -163,7 +176,7 @@ def test_mode_n_flushes_postponed_first_window():
     # Realistic settings where the reference leaves frames 0 and 1 uncovered:
     # its last window wraps with most frames before the end, so it emits only
     # [L-B..L-1] and waits for a next wrapping window that never comes.
-    opts = ContextOptions(length=16, overlap=4, closed_loop="N")
+    opts = Options(length=16, overlap=4, closed_loop="N")
     reference = uniform_windows_reference(40, 8, opts)
     assert covered(reference) == set(range(2, 40))
     ours = context_windows(40, 8, opts)
@@ -175,7 +188,7 @@ def test_context_windows_is_dedupe_of_reference_except_mode_n_flush():
     for L, B, O, S, mode, step in itertools.product(
         (17, 25, 40, 64, 97), (8, 16), (0, 2, 4, 7), (1, 2, 3), CLOSED_LOOP_CHOICES, range(12)
     ):
-        opts = ContextOptions(length=B, overlap=O, stride=S, closed_loop=mode)
+        opts = Options(length=B, overlap=O, stride=S, closed_loop=mode)
         ours = context_windows(L, step, opts)
         ref = dedupe(uniform_windows_reference(L, step, opts))
         first = list(range(B))
@@ -186,7 +199,7 @@ def test_context_windows_is_dedupe_of_reference_except_mode_n_flush():
 
 
 def _check_schedule(L, B, O, S, mode, step):
-    opts = ContextOptions(length=B, overlap=O, stride=S, closed_loop=mode)
+    opts = Options(length=B, overlap=O, stride=S, closed_loop=mode)
     windows = context_windows(L, step, opts)
     assert windows, "never zero windows"
     assert covered(windows) == set(range(L)), (L, B, O, S, mode, step)
@@ -225,57 +238,23 @@ def test_coverage_property(L, B, data, S, mode, step):
     _check_schedule(L, B, O, S, mode, step)
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- options
 
 
-def test_defaults_and_resolved_overlap():
-    opts = ContextOptions()
-    assert (opts.length, opts.stride, opts.overlap, opts.closed_loop, opts.fuse) == (16, 1, -1, "R-P", "pyramid")
-    assert opts.resolved_overlap == 4
-    assert ContextOptions(length=8, overlap=3).resolved_overlap == 3
-    assert ContextOptions(length=3).resolved_overlap == 0
-    # Gradio Number components hand over floats.
-    assert ContextOptions(length=16.0, stride=2.0, overlap=-1.0).length == 16
-
-
-@pytest.mark.parametrize("overlap", [16, 17, 100])
-def test_overlap_not_smaller_than_length_rejected(overlap):
-    with pytest.raises(ValueError, match=r"overlap must be smaller than length .*16.*-1\.\.15"):
-        ContextOptions(length=16, overlap=overlap)
-
-
-@pytest.mark.parametrize(
-    "kwargs, field",
-    [
-        ({"length": 0}, "length"),
-        ({"length": -3}, "length"),
-        ({"length": 2.5}, "length"),
-        ({"length": "16"}, "length"),
-        ({"stride": 0}, "stride"),
-        ({"stride": True}, "stride"),
-        ({"overlap": -2}, "overlap"),
-        ({"closed_loop": "B"}, "closed_loop"),
-        ({"closed_loop": "r-p"}, "closed_loop"),
-        ({"fuse": "gauss"}, "fuse"),
-    ],
-)
-def test_validation_messages_name_the_field(kwargs, field):
-    with pytest.raises(ValueError, match=field) as err:
-        ContextOptions(**kwargs)
-    if field == "closed_loop":
-        assert "N, R-P, R+P, A" in str(err.value)
-    if field == "fuse":
-        assert "pyramid, flat, last" in str(err.value)
+def test_overlap_resolves_to_a_quarter_of_the_context():
+    assert Options().overlap == 4
+    assert Options(length=8, overlap=3).overlap == 3
+    assert Options(length=3).overlap == 0
 
 
 def test_options_are_frozen():
     with pytest.raises(Exception):
-        ContextOptions().length = 8
+        Options().length = 8
 
 
 def test_num_frames_must_be_positive():
     with pytest.raises(ValueError, match="num_frames"):
-        context_windows(0, 0, ContextOptions())
+        context_windows(0, 0, Options())
 
 
 # --------------------------------------------------------------------------- fusion
@@ -357,7 +336,7 @@ def test_accumulator_identity_on_full_schedule():
     L = 50
     truth = torch.randn(L, 3)
     for mode, fuse, step in itertools.product(CLOSED_LOOP_CHOICES, ("pyramid", "flat", "last"), range(4)):
-        opts = ContextOptions(length=16, stride=3, closed_loop=mode, fuse=fuse)
+        opts = Options(length=16, stride=3, closed_loop=mode, fuse=fuse)
         acc = WindowAccumulator(L, opts.fuse)
         for w in context_windows(L, step, opts):
             acc.add(w, truth[w])
@@ -375,18 +354,3 @@ def test_accumulator_errors():
         acc.add([2, 3], torch.ones(3, 3))
     with pytest.raises(ValueError, match="outside"):
         acc.add([3, 4], torch.ones(2, 3))
-
-
-# --------------------------------------------------------------------------- describe
-
-
-def test_describe_windows():
-    stats = describe_windows(32, ContextOptions(length=16, overlap=4), steps=3)
-    assert stats.windows_per_step == (3, 3, 3)
-    assert stats.total_passes == 9 and stats.overlap == 4 and stats.stride_levels == 1
-    assert stats.evaluations_per_frame == pytest.approx(1.5)
-    assert "3 windows" in str(stats)
-
-    short = describe_windows(12, ContextOptions(), steps=20)
-    assert short.single_window and short.total_passes == 20
-    assert "one context" in str(short)

@@ -99,8 +99,8 @@ BAD_ARGUMENTS = [
                                            "position-encoding length (24)"),
     (["--kind", "hotshot", "--context", "32"], "position-encoding length (24)"),
     (["--context", "8", "--overlap", "8"], "--overlap: 'overlap' must be an integer between -1 and 7"),
-    (["--formats", "GIF,MOV"], "--formats: unknown format(s) 'MOV'"),
-    (["--formats", "TXT"], "--formats: choose at least one of"),
+    (["--formats", "GIF,MOV"], "--formats: 'format' must be a list from"),
+    (["--formats", "TXT"], "--formats: 'format' must be a list from"),
     (["--fps", "0"], "--fps: 'fps' must be an integer between 1 and 240"),
     (["--stride", "0"], "--stride: 'stride' must be an integer between 1 and 16"),
     (["--closed-loop", "B"], "--closed-loop: invalid choice"),
@@ -186,3 +186,17 @@ def test_decoding_maps_latents_to_upsampled_rgb_in_range():
     assert float(rgb.min()) >= 0 and float(rgb.max()) <= 1
     images = demo.to_images(rgb)
     assert [im.size for im in images] == [(40, 24)] * 2 and images[0].mode == "RGB"
+
+
+def test_describe_windows():
+    import motion_module as mm
+
+    stats = demo.describe_windows(32, mm.ContextOptions(length=16, overlap=4, stride=1, closed_loop="R-P"), steps=3)
+    assert stats.windows_per_step == (3, 3, 3)
+    assert stats.total_passes == 9 and stats.overlap == 4 and stats.stride_levels == 1
+    assert stats.evaluations_per_frame == pytest.approx(1.5)
+    assert "3 windows" in str(stats)
+
+    short = demo.describe_windows(12, mm.ContextOptions(length=16, overlap=4, stride=1, closed_loop="R-P"), steps=20)
+    assert short.single_window and short.total_passes == 20
+    assert "one context" in str(short)

@@ -4,11 +4,8 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from motion_module.infotext import (  # noqa: E402
+from motion_module.request.infotext import (
     INFOTEXT_KEY,
     escape_value,
     format_infotext,
@@ -20,7 +17,7 @@ from motion_module.infotext import (  # noqa: E402
     split_pairs,
     unescape_value,
 )
-from motion_module.params import AnimateDiffParams, ParamError  # noqa: E402
+from motion_module.request.params import AnimateDiffParams, ParamError
 
 HASH = "69ED0F5FEF5F8A1C0F0E1D2C3B4A59687766554433221100FFEEDDCCBBAA9988"
 

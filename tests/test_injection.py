@@ -197,7 +197,7 @@ def test_context_windows_run_long_videos_within_the_encoding_length():
     model = random_model("v1", channels=channels_for("v1"))  # 24 positions
     x, t, c = inputs(videos=2, frames=40, size=8)
     seen = []
-    options = mm.ContextOptions(length=16, overlap=4)
+    options = mm.ContextOptions(length=16, overlap=4, stride=1, closed_loop="R-P")
     with torch.no_grad(), mm.inject(unet, model, frames=40, context=options) as injection:
         original = injection._call_with_frames
 
@@ -218,7 +218,7 @@ def test_context_window_equals_whole_video_when_it_covers_everything():
     with torch.no_grad():
         with mm.inject(unet, model, frames=12):
             whole = unet(x, t, context=c)
-        with mm.inject(unet, model, frames=12, context=mm.ContextOptions(length=16)):
+        with mm.inject(unet, model, frames=12, context=mm.ContextOptions(length=16, overlap=4, stride=1, closed_loop="R-P")):
             windowed = unet(x, t, context=c)
     torch.testing.assert_close(windowed, whole, rtol=1e-5, atol=1e-6)
 
@@ -227,7 +227,7 @@ def test_context_windows_give_same_result_batched_or_split():
     unet = sd15_unet()
     model = random_model("v3", channels=channels_for("v3"))
     x, t, c = inputs(videos=2, frames=20, size=8)
-    options = mm.ContextOptions(length=8, overlap=2)
+    options = mm.ContextOptions(length=8, overlap=2, stride=1, closed_loop="R-P")
     with torch.no_grad():
         with mm.inject(unet, model, frames=20, context=options):
             together = unet(x, t, context=c)

@@ -4,12 +4,9 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from motion_module.model_files import MODEL_EXTENSIONS, list_models, resolve_model  # noqa: E402
-from motion_module.params import ParamError  # noqa: E402
+from motion_module.request.model_files import MODEL_EXTENSIONS, list_models, resolve_model
+from motion_module.request.params import ParamError
 
 
 def touch(path: pathlib.Path, data: bytes = b"x") -> pathlib.Path:

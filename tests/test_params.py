@@ -6,13 +6,9 @@ import sys
 
 import pytest
 
-# Let plain `pytest` (not only `python -m pytest`) import the core package.
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from motion_module import params as P  # noqa: E402
-from motion_module.params import (  # noqa: E402
+from motion_module.request import params as P
+from motion_module.request.params import (
     PARAM_ORDER,
     AnimateDiffParams,
     ParamError,
@@ -20,6 +16,8 @@ from motion_module.params import (  # noqa: E402
     from_dict,
     from_script_args,
 )
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 UI_DEFAULTS = [getattr(AnimateDiffParams(), name) for name in PARAM_ORDER]
 
@@ -86,12 +84,6 @@ def test_param_error_is_a_value_error_with_field():
         enabled(fps=0)
     assert isinstance(info.value, ParamError)
     assert info.value.field == "fps"
-
-
-def test_choice_constants():
-    assert P.FORMATS == ("GIF", "MP4", "WEBP", "WEBM", "PNG", "TXT", "Frame")
-    assert P.CLOSED_LOOP == ("N", "R-P", "R+P", "A")
-    assert P.INTERP == ("Off", "FILM", "Linear")
 
 
 # --- error messages -----------------------------------------------------------
@@ -417,7 +409,7 @@ def test_resolve_defaults():
     r = enabled().resolve()
     assert r == ResolvedParams(
         video_length=16, context_length=16, overlap=4, stride=1, closed_loop="R-P",
-        webui_batch_size=16, ping_pong=False, windowed=False, wants_frames=False,
+        webui_batch_size=16, ping_pong=False, wants_frames=False,
         file_formats=("GIF", "PNG"),
     )
 
@@ -426,13 +418,13 @@ def test_resolve_short_video_is_not_padded():
     # Reference bug #213: padding the WebUI batch to the context size.
     r = enabled(video_length=8, batch_size=16).resolve()
     assert (r.video_length, r.context_length, r.webui_batch_size, r.overlap) == (8, 8, 8, 2)
-    assert not r.windowed
+    assert r.video_length <= r.context_length  # one window
 
 
 def test_resolve_long_video_uses_windows():
     r = enabled(video_length=40, batch_size=16, overlap=-1).resolve()
     assert (r.video_length, r.context_length, r.overlap, r.webui_batch_size) == (40, 16, 4, 40)
-    assert r.windowed
+    assert r.video_length > r.context_length  # context windows
 
 
 def test_resolve_with_source_frames():
@@ -485,7 +477,8 @@ def test_resolved_is_frozen():
 
 def test_core_modules_do_not_import_the_webui():
     code = (
-        "import sys; import motion_module.params, motion_module.infotext, motion_module.model_files; "
+        "import sys; import motion_module.request.params, motion_module.request.infotext, "
+        "motion_module.request.model_files, motion_module.request.settings, motion_module.request.docs; "
         "bad = [m for m in sys.modules if m == 'modules' or m.startswith('modules.') or m.startswith('gradio')]; "
         "assert not bad, bad"
     )

@@ -11,14 +11,11 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from motion_module.video import gif as gif_mod  # noqa: E402
-from motion_module.video.gif import gif_delays_cs, gif_loop_value, write_gif  # noqa: E402
-from motion_module.video.options import VideoOptions  # noqa: E402
-from video_frames import mae, moving_gradient  # noqa: E402
+from motion_module.video import gif as gif_mod
+from motion_module.video.gif import gif_delays_cs, gif_loop_value, write_gif
+from motion_module.video.options import VideoOptions
+from video_frames import mae, moving_gradient
 
 INFOTEXT = "1girl, smile\nNegative prompt: blurry, ünïcödé, 中文\nSteps: 20, Seed: 42, AnimateDiff: \"fps: 8\""
 

@@ -19,12 +19,9 @@ if ENDPOINT not in _existing.split(","):
 moto = pytest.importorskip("moto")
 boto3 = pytest.importorskip("boto3")
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from motion_module.video.options import VideoOptions  # noqa: E402
-from motion_module.video.s3 import make_client, object_key, upload_files  # noqa: E402
+from motion_module.video.options import VideoOptions
+from motion_module.video.s3 import make_client, object_key, upload_files
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-very-secret"
 ACCESS = "AKIDEXAMPLEACCESS"

@@ -4,17 +4,16 @@ WebUI-independent: nothing here imports `modules`, `launch` or `gradio`.
 The WebUI glue builds a `VideoOptions` (see `VideoOptions.from_settings`)
 and calls `save_video` once per video:
 
-    frames = add_reverse(frames)                 # closed loop 'A' only
+    frames = add_reverse(frames)                       # closed loop 'A' only
     frames = interpolate(frames, x, "FILM", deforum_path)   # optional
     saved = save_video(frames, ["GIF", "MP4"], options, p.outpath_samples,
                        seed, request_id)
     saved.paths["GIF"], saved.errors, saved.video_paths
 
-Files: `{out_dir}/AnimateDiff/{YYYY-MM-DD}/{seq:05}-{seed}[-{request_id}].{ext}`
-(PNG frames in the folder `{stem}/` unless `png_dir` is given).  A format
-whose writer fails is reported in `errors` and leaves no file behind; the
-other formats are still written.  'Frame' is an API flag (return the PIL
-frames), not a file, and is ignored here.
+Files: `{out_dir}/AnimateDiff/{YYYY-MM-DD}/{seq:05}-{seed}[-{request_id}].{ext}`,
+PNG frames in the folder `{stem}/`. Formats arrive validated (the request
+model checks them); a format whose writer fails is reported in `errors` and
+leaves no file behind, and the other formats are still written.
 """
 
 from __future__ import annotations
@@ -28,34 +27,25 @@ from typing import Callable, Iterable, Sequence
 
 from PIL import Image
 
+from .formats import FILE_FORMATS, VIDEO_FORMATS
 from .frames import add_reverse, normalize_frames
-from .interpolation import frames_to_add, interpolate, linear_interpolate
-from .naming import allocate_name, sanitize_request_id, video_folder
+from .interpolation import interpolate
+from .naming import allocate_name, video_folder
 from .options import VideoOptions
 from .s3 import S3UploadResult, upload_files
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "FORMATS", "VIDEO_FORMATS", "SavedVideo", "VideoOptions", "add_reverse", "frames_to_add",
-    "interpolate", "linear_interpolate", "sanitize_request_id", "save_video", "video_folder",
-]
-
-# Extension per format; order here is the order files are listed in.
-FORMATS = {"GIF": "gif", "MP4": "mp4", "WEBP": "webp", "WEBM": "webm", "PNG": "png", "TXT": "txt"}
-VIDEO_FORMATS = ("GIF", "MP4", "WEBP", "WEBM")
-API_FLAGS = ("FRAME",)
+__all__ = ["SavedVideo", "VideoOptions", "add_reverse", "interpolate", "save_video", "video_folder"]
 
 
 @dataclass
 class SavedVideo:
     """What one `save_video` call produced.
 
-    paths        format -> written file (for PNG: the frames folder, or the
-                 first frame's folder when png_dir was given).
+    paths        format -> written file (for PNG: the frames folder).
     png_frames   the individual PNG files, in order.
-    errors       format -> message, for every requested format that failed
-                 (unknown names included).
+    errors       format -> message, for every requested format that failed.
     s3           one result per uploaded video file (empty if S3 is off).
     """
 
@@ -74,25 +64,6 @@ class SavedVideo:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _normalize_formats(formats: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    if isinstance(formats, str):
-        formats = [formats]
-    wanted: list[str] = []
-    errors: dict[str, str] = {}
-    for raw in formats:
-        name = str(raw).strip().upper()
-        if name in API_FLAGS:
-            continue
-        if name not in FORMATS:
-            errors[str(raw)] = f"unknown format {raw!r}: allowed {', '.join(FORMATS)} (and the API flag 'Frame')"
-            continue
-        if name not in wanted:
-            wanted.append(name)
-    # Fixed order: videos first, so TXT/PNG never delay the files users see.
-    wanted.sort(key=list(FORMATS).index)
-    return wanted, errors
 
 
 def _writers() -> dict[str, Callable[[Sequence[Image.Image], Path, VideoOptions], Path]]:
@@ -116,31 +87,26 @@ def save_video(
     seed: int,
     request_id: str = "",
     *,
-    png_dir: str | os.PathLike | None = None,
-    png_infotexts: Sequence[str] | None = None,
     day: _dt.date | _dt.datetime | None = None,
 ) -> SavedVideo:
     """Write one video in every requested format.
 
+    formats       file formats (FILE_FORMATS names); anything else, such as
+                  the API flag 'Frame', is not a file and is skipped.
     out_dir       the WebUI output path (`p.outpath_samples`); files go to
                   `{out_dir}/AnimateDiff/{YYYY-MM-DD}/`.
     seed          the first frame's seed (goes into the file name).
     request_id    API request id; sanitised before use in names.
-    png_dir       where PNG frames go; None = per-video folder `{stem}/`,
-                  otherwise files `{stem}-{i:05}.png` in that folder.
-    png_infotexts per-frame infotexts for PNGs (default: options.infotext).
     day           date for the folder and S3 key (default: today, local).
     """
-    if not isinstance(options, VideoOptions):
-        raise ValueError(f"options must be a VideoOptions, got {type(options).__name__}")
-    wanted, errors = _normalize_formats(formats)
+    formats = set(formats)
+    # Fixed order: videos first, so TXT/PNG never delay the files users see.
+    wanted = [name for name in FILE_FORMATS if name in formats]
     frames = normalize_frames(frames)
     day = day or _dt.datetime.now()
     folder = video_folder(out_dir, day)
-    name = allocate_name(folder, seed, request_id, extensions=[FORMATS[f] for f in wanted])
-    result = SavedVideo(folder=folder, stem=name.stem, errors=errors)
-    for msg in errors.values():
-        log.warning("AnimateDiff output: %s", msg)
+    name = allocate_name(folder, seed, request_id, extensions=[FILE_FORMATS[f] for f in wanted])
+    result = SavedVideo(folder=folder, stem=name.stem)
 
     writers = _writers()
     for fmt in wanted:
@@ -148,18 +114,10 @@ def save_video(
             if fmt == "PNG":
                 from .png import write_png_frames
 
-                texts = png_infotexts if png_infotexts is not None else options.infotext
-                if png_dir is None:
-                    target = name.frames_folder
-                    written = write_png_frames(frames, target, texts)
-                else:
-                    target = Path(png_dir)
-                    names = [f"{name.stem}-{i:05}.png" for i in range(len(frames))]
-                    written = write_png_frames(frames, target, texts, names)
-                result.paths[fmt] = target
-                result.png_frames = written
+                result.png_frames = write_png_frames(frames, name.frames_folder, options.infotext)
+                result.paths[fmt] = name.frames_folder
             else:
-                result.paths[fmt] = writers[fmt](frames, name.path(FORMATS[fmt]), options)
+                result.paths[fmt] = writers[fmt](frames, name.path(FILE_FORMATS[fmt]), options)
         except Exception as e:  # one broken encoder must not cost the others
             msg = f"{type(e).__name__}: {e}"
             result.errors[fmt] = msg

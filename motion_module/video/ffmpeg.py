@@ -15,7 +15,7 @@ exact size.
 The infotext goes into the container's `comment` tag (MP4: the ©cmt
 atom; WebM: a COMMENT tag), passed to ffmpeg as an FFMETADATA file so
 newlines, quotes and long texts survive on every OS.  Read it back with
-`ffmpeg -i video.mp4 -f ffmetadata -` or `read_comment()` below.
+`ffmpeg -i video.mp4 -f ffmetadata -`.
 
 Quality: CRF from the options; MP4 preset/tune only when not "".  WEBM
 uses constant-quality mode (`-crf N -b:v 0`).
@@ -64,56 +64,6 @@ def escape_ffmetadata(value: str) -> str:
     return "".join(out)
 
 
-def parse_ffmetadata(text: str) -> dict[str, str]:
-    """Global tags of an FFMETADATA document (keys lower-cased)."""
-    tags: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    # Logical lines: a trailing unescaped backslash continues the value.
-    logical: list[str] = []
-    buf = ""
-    while i < len(lines):
-        line = lines[i]
-        j = len(line) - len(line.rstrip("\\"))
-        if j % 2 == 1:
-            buf += line[:-1] + "\n"
-        else:
-            logical.append(buf + line)
-            buf = ""
-        i += 1
-    for line in logical:
-        if line.startswith("[") and line.rstrip().endswith("]"):
-            break  # streams/chapters follow; we want the global section
-        if not line or line.startswith(";") or line.startswith("#"):
-            continue
-        key, value, escaped = [], [], False
-        target = key
-        for ch in line:
-            if escaped:
-                target.append(ch)
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == "=" and target is key:
-                target = value
-            else:
-                target.append(ch)
-        if target is value:
-            tags["".join(key).lower()] = "".join(value)
-    return tags
-
-
-def read_comment(path: str | os.PathLike) -> str | None:
-    """The container `comment` tag of an MP4/WEBM file (None if absent)."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata", "-"],
-        stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.decode("utf-8", "replace").strip())
-    return parse_ffmetadata(proc.stdout.decode("utf-8", "replace")).get("comment")
-
-
 def _even_padded(frame: Image.Image, width: int, height: int) -> bytes:
     arr = np.asarray(frame)
     h, w = arr.shape[:2]
@@ -139,7 +89,7 @@ def _codec_args(fmt: str, options: VideoOptions) -> list[str]:
     if fmt == "webm":
         return [
             "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p",
-            "-crf", str(options.effective_webm_crf), "-b:v", "0",
+            "-crf", str(options.mp4_crf), "-b:v", "0",
             # Default libvpx speed is very slow; good/2 is the usual
             # quality-per-time compromise, row-mt uses all cores.
             "-deadline", "good", "-cpu-used", "2", "-row-mt", "1",

@@ -1,7 +1,7 @@
 """Frame interpolation: Deforum's FILM when available, or a built-in cross-fade.
 
     interpolate(frames, x, method="FILM", deforum_path=None, *,
-                film_model_path=None, fallback=None) -> list[Image]
+                film_model_path=None) -> list[Image]
 
 Frame count.  Like Deforum (`calculate_frames_to_add`), k = round((N*X - N)
 / (N - 1)) new frames go between each neighbouring pair, so the result
@@ -16,8 +16,7 @@ Methods.
             `{deforum_path}/scripts` (or from sys.path when deforum_path is
             None).  Deforum's FILM code runs on CUDA only.  When it cannot
             be used (not installed, no model, no GPU, an error) a warning
-            names the reason and the frames come back unchanged, unless
-            `fallback="Linear"` asks for the built-in method instead.
+            names the reason and the frames come back unchanged.
   "Linear"  built-in: each inserted frame is a cross-fade (alpha blend) of
             its two neighbours.  No motion estimation, so moving edges
             ghost, but it needs nothing beyond Pillow and is deterministic.
@@ -45,7 +44,6 @@ from .frames import normalize_frames
 
 log = logging.getLogger(__name__)
 
-METHODS = ("Off", "FILM", "Linear")
 FILM_MODEL_NAME = "film_net_fp16.pt"
 _FILM_MODULE = "deforum_helpers.src.film_interpolation.film_inference"
 
@@ -179,20 +177,13 @@ def film_interpolate(
 
 def interpolate(
     frames: Sequence[Image.Image],
-    x: float,
+    x: int,
     method: str = "FILM",
     deforum_path: str | os.PathLike | None = None,
     *,
     film_model_path: str | os.PathLike | None = None,
-    fallback: str | None = None,
 ) -> list[Image.Image]:
-    """Interpolate `frames` by about `x` (see the module docstring)."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is invalid: allowed {', '.join(METHODS)}")
-    if fallback not in (None, "Off", "Linear"):
-        raise ValueError(f"fallback={fallback!r} is invalid: allowed None, 'Off', 'Linear'")
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or x != x:
-        raise ValueError(f"x={x!r} is invalid: allowed a number (>1 inserts frames)")
+    """Interpolate `frames` by about `x` with one of METHODS (see the module docstring)."""
     frames = list(frames)
     if method == "Off" or frames_to_add(len(frames), x) == 0:
         return frames
@@ -201,8 +192,13 @@ def interpolate(
     try:
         return film_interpolate(frames, x, deforum_path, film_model_path)
     except InterpolationUnavailable as e:
-        if fallback == "Linear":
-            log.warning("FILM interpolation unavailable: %s; using the built-in Linear cross-fade instead", e)
-            return linear_interpolate(frames, x)
         log.warning("FILM interpolation unavailable: %s; frames are left uninterpolated", e)
         return frames
+
+
+#: Interpolation methods, the only place they are declared.
+METHODS = {
+    "Off": "frames unchanged",
+    "FILM": "Deforum's FILM network (CUDA only)",
+    "Linear": "built-in cross-fade between neighbouring frames",
+}

@@ -2,7 +2,7 @@
 
 The motion module only sees as many frames as its position encoding covers
 (and memory grows with the frames per pass). For longer videos each UNet call
-is split into windows of frames (chosen by `context.context_windows`), every
+is split into windows of frames (chosen by `plan.context_windows`), every
 window runs through the whole injected UNet, and the per-frame outputs are
 fused with weights. This happens inside the UNet call, so it does not matter
 how the sampler batches cond and uncond: every row block of `frames` rows is
@@ -11,7 +11,8 @@ one video and gets the same windows.
 
 import torch
 
-from .context import WindowAccumulator, context_windows
+from .fuse import WindowAccumulator
+from .plan import context_windows
 
 
 def _take_rows(value, index, rows):

@@ -26,26 +26,18 @@ import logging
 import re
 from typing import Any, Callable
 
-from .params import (
-    PARAM_ORDER,
-    AnimateDiffParams,
-    ParamError,
-    ResolvedParams,
-    coerce_field,
-    parse_bool,
-)
+from ..values import parse_bool
+from .params import SPECS, AnimateDiffParams, ParamError, ResolvedParams, coerce_field
 
 logger = logging.getLogger(__name__)
 
 INFOTEXT_KEY = "AnimateDiff"
 
-_BASE_KEYS = (
-    "enable", "model", "video_length", "fps", "loop_number", "closed_loop",
-    "batch_size", "stride", "overlap", "interp", "interp_x",
-)
-IMG2IMG_KEYS = ("latent_power", "latent_scale", "latent_power_last", "latent_scale_last")
-# Per-request or per-machine values: pasting them would be wrong or unsafe.
-NOT_PASTED = ("format", "request_id", "video_source", "video_path", "last_frame")
+# The entry's order: the reference writes enable first, then the parameters
+# every run has, what was set, the module's hash and schedule, and img2img's.
+_ALWAYS = sorted((n for n, s in SPECS.items() if s.infotext == "always"), key=lambda n: n != "enable")
+_IF_SET = [n for n, s in SPECS.items() if s.infotext == "if_set"]
+_IMG2IMG = [n for n, s in SPECS.items() if s.infotext == "img2img"]
 
 # Keys that are not parameters but are typed when read. version and
 # freeinit_enable come from the reference extension's v2 infotexts.
@@ -139,31 +131,20 @@ def format_infotext(
 ) -> str:
     """The value of the ``AnimateDiff`` infotext entry.
 
-    video_length and overlap are written resolved (16 and 4, not 0 and -1),
-    so pasting reproduces the run even without the original video source.
-    mm_hash/schedule are omitted when empty (hash calculation disabled).
+    Parameters declared ``resolved`` are written as they ran (16 and 4, not 0
+    and -1), so pasting reproduces the run even without the original video
+    source. mm_hash/schedule are omitted when empty (hash calculation
+    disabled).
     """
-    pairs: list[tuple[str, Any]] = [
-        ("enable", params.enable),
-        ("model", params.model),
-        ("video_length", resolved.video_length),
-        ("fps", params.fps),
-        ("loop_number", params.loop_number),
-        ("closed_loop", params.closed_loop),
-        ("batch_size", params.batch_size),
-        ("stride", params.stride),
-        ("overlap", resolved.overlap),
-        ("interp", params.interp),
-        ("interp_x", params.interp_x),
-    ]
-    optional = [
-        ("request_id", params.request_id),
-        ("mm_hash", short_hash(mm_hash)),
-        ("schedule", sanitize_schedule(schedule)),
-    ]
+    def value(name):
+        return getattr(resolved if SPECS[name].resolved else params, name)
+
+    pairs: list[tuple[str, Any]] = [(name, value(name)) for name in _ALWAYS]
+    optional = [(name, value(name)) for name in _IF_SET]
+    optional += [("mm_hash", short_hash(mm_hash)), ("schedule", sanitize_schedule(schedule))]
     pairs.extend((key, value) for key, value in optional if value)
     if is_img2img:
-        pairs.extend((key, getattr(params, key)) for key in IMG2IMG_KEYS)
+        pairs.extend((name, value(name)) for name in _IMG2IMG)
     return ", ".join(f"{key}: {_render(value)}" for key, value in pairs)
 
 
@@ -202,7 +183,7 @@ def split_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def _typed(key: str, raw: str) -> Any:
-    if key in PARAM_ORDER:
+    if key in SPECS:
         # Types only: ranges are enforced when the pasted values are used.
         return coerce_field(key, raw, check_range=False)
     return _EXTRA_PARSERS[key](raw)
@@ -219,7 +200,7 @@ def parse_infotext(value: str | None, warn: Callable[[str], Any] | None = None) 
     warn = logger.warning if warn is None else warn
     result: dict[str, object] = {}
     for key, raw in split_pairs(value or ""):
-        if key not in PARAM_ORDER and key not in _EXTRA_PARSERS:
+        if key not in SPECS and key not in _EXTRA_PARSERS:
             result[key] = raw
             continue
         try:
@@ -231,10 +212,8 @@ def parse_infotext(value: str | None, warn: Callable[[str], Any] | None = None) 
 
 def paste_field_names(is_img2img: bool) -> tuple[str, ...]:
     """Parameters restored into the UI when an infotext is pasted."""
-    return tuple(
-        name for name in PARAM_ORDER
-        if name not in NOT_PASTED and (is_img2img or name not in IMG2IMG_KEYS)
-    )
+    return tuple(name for name, spec in SPECS.items()
+                 if spec.pasted and (is_img2img or spec.infotext != "img2img"))
 
 
 def paste_fields(value: str | None, is_img2img: bool, warn: Callable[[str], Any] | None = None) -> dict[str, object]:

@@ -1,0 +1,446 @@
+"""Per-generation AnimateDiff parameters: declared once, validated once.
+
+Each parameter is one field of ``AnimateDiffParams`` whose metadata (a
+``Spec``) holds everything else known about it: value kind with range or
+choices, UI label and hover hint, component, API aliases and infotext rule.
+The validator, the UI (``animatediff_webui/ui.py``), the infotext writer and
+parser (``infotext.py``), the parameter listing of the API and the README
+table (``docs.py``) are all derived from these declarations.
+
+The three ways parameters arrive:
+
+* the UI: one component per parameter, handed to the script positionally in
+  field order (``PARAM_ORDER``);
+* the API: ``alwayson_scripts: {"AnimateDiff": {"args": [{...}]}}``, a dict in
+  the first slot (the other slots keep their UI defaults);
+* the ``webuiapi`` PyPI client, which sends ``{"args": [False]}`` with every
+  txt2img call, i.e. a bare bool in the model slot.
+
+``from_script_args`` tells these apart; every path ends in
+``AnimateDiffParams.validate``. ``resolve`` then derives the per-run values
+once (``ResolvedParams``); later stages take those typed values as they are.
+
+WebUI-independent on purpose: the same rules apply to the UI, the HTTP API,
+infotext pasting and the tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from ..context.plan import CLOSED_LOOP_MODES
+from ..video.formats import FILE_FORMATS, FRAME_FORMATS
+from ..video.interpolation import METHODS as INTERP_METHODS
+from ..values import (Bool, Choice, ChoiceList, Float, ImageValue, Int, Kind, SafeName, Text, VideoFile, parse_int,
+                     show)
+
+logger = logging.getLogger(__name__)
+
+Warn = Callable[[str], Any]
+
+# "Frame" is an API flag (return the frames too), not a file.
+FORMAT_CHOICES = (*FILE_FORMATS, "Frame")
+DEFAULT_FORMATS = ("GIF", "PNG")
+VIDEO_LENGTH_MAX = 10000
+# The motion module's own position-encoding limit is checked against the
+# chosen module; this is only a sanity bound.
+CONTEXT_MAX = 64
+
+
+class ParamError(ValueError):
+    """A parameter value was rejected; ``field`` names the offending key."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"AnimateDiff: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything declared about one parameter besides its name and default.
+
+    ui: the component kind ("model", "checkbox", "checkboxes", "number",
+        "slider", "radio", "video", "textbox", "image", "hidden").
+    infotext: "always" (written and pasted), "img2img" (written and pasted
+        in img2img only), "if_set" (written when not empty, never pasted) or
+        "never".
+    resolved: the infotext gets the resolved value (16, not 0 = automatic).
+    img2img: the control is shown in the img2img tab only.
+    range_text / default_text: README wording where the kind's own is not
+        what a user needs to read.
+    elem: the control's elem_id suffix where it is not the name with "-"
+        for "_" (the reference extension's ids, kept for user styles).
+    """
+
+    kind: Kind
+    label: str
+    hint: str
+    ui: str
+    aliases: tuple[str, ...] = ()
+    infotext: str = "always"
+    resolved: bool = False
+    img2img: bool = False
+    step: float | None = None
+    range_text: str = ""
+    default_text: str = ""
+    elem: str = ""
+
+    def elem_suffix(self, name: str) -> str:
+        return self.elem or name.replace("_", "-")
+
+    @property
+    def pasted(self) -> bool:
+        return self.infotext in ("always", "img2img")
+
+
+def param(default, kind: Kind, label: str, hint: str, ui: str, **more) -> Any:
+    """A dataclass field carrying its Spec."""
+    spec = Spec(kind, label, hint, ui, **more)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"spec": spec})
+    return field(default=default, metadata={"spec": spec})
+
+
+_LATENT_POWER = Float(0.1, 10.0)
+_LATENT_SCALE = Float(1.0, 128.0)
+
+
+@dataclass
+class AnimateDiffParams:
+    """Everything one AnimateDiff generation needs from the user.
+
+    Field names are the reference extension's API keys and their order is its
+    positional order, so existing API scripts keep working.
+    """
+
+    model: str = param(
+        "", Text(), "Motion module",
+        "Motion-module file, relative to the model folder (sub/mm.safetensors); a bare file name that exists "
+        "only once in a subfolder is accepted. Names cannot leave the folder. The UI lists the modules for the "
+        "loaded checkpoint's family (SD1.5 or SDXL).",
+        "model", aliases=("motion_module",), elem="motion-module", range_text="file name in the model folder",
+        default_text='UI: first listed file; API: `""` = first file for the loaded checkpoint\'s family')
+    format: list = param(
+        list(DEFAULT_FORMATS), ChoiceList(FORMAT_CHOICES, required=FRAME_FORMATS), "Save format",
+        "Output formats. At least one of GIF, MP4, WEBP, WEBM, PNG is required. TXT writes the infotext beside "
+        "the video. Frame (API only) also returns the frames.",
+        "checkboxes", aliases=("formats", "save_format"), infotext="never", elem="save-format",
+        default_text="setting `animatediff_default_save_formats` (`GIF`, `PNG`)")
+    enable: bool = param(
+        False, Bool(), "Enable AnimateDiff",
+        "Master switch. While enabled, the WebUI batch size is replaced by the number of frames; Batch count "
+        "gives several videos.", "checkbox", aliases=("enabled",))
+    video_length: int = param(
+        0, Int(0, VIDEO_LENGTH_MAX), "Number of frames (0 = context batch size or source video)",
+        "0 = automatic: the frame count of the video source/path when one is given, otherwise the context "
+        "batch size. A video source caps the length at its frame count. More frames than the context batch "
+        "size are generated in overlapping context windows.",
+        "number", aliases=("number_of_frames",), resolved=True)
+    fps: int = param(8, Int(1, 240), "FPS", "Playback rate of every format.", "number")
+    loop_number: int = param(
+        0, Int(0, 10000), "Display loop number (0 = forever)",
+        "GIF/WEBP: 0 loops forever, N shows the animation N times in total. MP4/WEBM have no loop flag.",
+        "number", aliases=("display_loop_number",))
+    closed_loop: str = param(
+        "R-P", Choice(tuple(CLOSED_LOOP_MODES)), "Closed loop",
+        "How context windows treat the end of the clip. " + " ".join(
+            f"{mode}: {meaning}." for mode, meaning in CLOSED_LOOP_MODES.items())
+        + " For a clip that fits in one window, A appends the reversed frames (ping-pong).", "radio")
+    batch_size: int = param(
+        16, Int(1, CONTEXT_MAX), "Context batch size",
+        "Frames the motion module sees in one pass. The frames per pass (this, or fewer frames for a shorter "
+        "video) must not exceed the module's position-encoding length: 24 for v1 and HotShot-XL, 32 for v2, "
+        "v3 and AnimateDiff-SDXL, 64 for AnimateLCM.", "slider", aliases=("context_batch_size",), step=1)
+    stride: int = param(
+        1, Int(1, 16), "Stride",
+        "Number of dilation levels of the context windows: 1 = contiguous windows only, 2 adds windows of "
+        "every 2nd frame, 3 also every 4th frame, and so on, capped at what the clip length needs.", "number")
+    overlap: int = param(
+        -1, Int(-1, CONTEXT_MAX - 1), "Overlap (-1 = context / 4)",
+        "Frames shared by neighbouring context windows. -1 = context batch size // 4. Must be smaller than the "
+        "context batch size.", "number", resolved=True, range_text="−1 … context batch size − 1")
+    interp: str = param(
+        "Off", Choice(tuple(INTERP_METHODS)), "Frame interpolation",
+        "FILM uses the FILM model of the Deforum extension (CUDA only); if it cannot run, a warning is logged "
+        "and the frames stay as they are. Linear is a built-in cross-fade between neighbouring frames, with no "
+        "motion estimation. FPS is not changed, so raise it to keep the duration.",
+        "radio", aliases=("interp_choice", "frame_interpolation"), elem="interp-choice")
+    interp_x: int = param(
+        10, Int(2, 100), "Interp X",
+        "About X times as many frames: round((N·X − N)/(N − 1)) frames go between each pair of the N frames.",
+        "number")
+    video_source: str | None = param(
+        None, VideoFile(), "Video source",
+        "Sets the frame count: with Number of frames 0 the video's frame count is used, and a larger number is "
+        "capped at it. Uploading a video in the UI also copies its frame count and FPS into Number of frames "
+        "and FPS.", "video", infotext="never", range_text="video file (API: a path on the server)")
+    video_path: str = param(
+        "", Text(), "Video path (folder of frames)",
+        "Like Video source, counting the .png, .jpg, .jpeg, .webp and .bmp files in a folder on the server. "
+        "Used only when Video source is empty.", "textbox", infotext="never", range_text="folder on the server")
+    latent_power: float = param(
+        1.0, _LATENT_POWER, "Latent power",
+        "img2img: how fast frames move away from the init image. Frame i keeps max(0, 1 − i^power / scale) of "
+        "the image's latent.", "slider", infotext="img2img", img2img=True, step=0.1)
+    latent_scale: float = param(
+        32.0, _LATENT_SCALE, "Latent scale",
+        "img2img: a higher scale keeps the frames closer to the init image for longer.",
+        "slider", infotext="img2img", img2img=True, step=1)
+    last_frame: object = param(
+        None, ImageValue(), "Optional last frame (leave empty to not use)",
+        "img2img: an image for the video to end on, blended in from the end with the two last-frame sliders.",
+        "image", infotext="never", img2img=True, range_text="image (API: base64 or data URL)")
+    latent_power_last: float = param(
+        1.0, _LATENT_POWER, "Latent power for the last frame", "Like Latent power, counted from the end.",
+        "slider", infotext="img2img", img2img=True, step=0.1)
+    latent_scale_last: float = param(
+        32.0, _LATENT_SCALE, "Latent scale for the last frame", "Like Latent scale, counted from the end.",
+        "slider", infotext="img2img", img2img=True, step=1)
+    request_id: str = param(
+        "", SafeName(max_len=128), "Request id",
+        "API only: appended to output file names and written to the infotext.", "hidden", infotext="if_set",
+        range_text='≤ 128 characters, none of `/ \\ : * ? " < > |` or control characters')
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, strict: bool | None = None) -> AnimateDiffParams:
+        """Normalise every field in place; raise ParamError when invalid.
+
+        ``strict`` defaults to ``enable``: a disabled extension must never
+        block a generation, so for disabled params types are coerced
+        best-effort (unusable values fall back to defaults) and ranges are
+        not checked. ``enable`` itself is always checked strictly: we must
+        know whether to run.
+        """
+        self.enable = coerce_field("enable", self.enable)
+        if strict is None:
+            strict = self.enable
+        for name in PARAM_ORDER:
+            if name != "enable":
+                setattr(self, name, self._coerced(name, strict))
+        if strict and self.overlap > self.batch_size - 1:
+            # Windows advance by batch_size - overlap frames; overlap >= batch_size
+            # would make that step zero or negative (reference: crash or black video).
+            raise ParamError("overlap", f"'overlap' must be an integer between -1 and {self.batch_size - 1} "
+                                        f"(context batch size - 1), got {show(self.overlap)}")
+        return self
+
+    def _coerced(self, name: str, strict: bool) -> Any:
+        value = getattr(self, name)
+        try:
+            return coerce_field(name, value, check_range=strict)
+        except ParamError:
+            if strict:
+                raise
+            logger.debug("AnimateDiff disabled: ignoring unusable %s=%s", name, show(value))
+            return default_of(name)
+
+    def resolve(self, source_frames: int | None = None) -> ResolvedParams:
+        """Derived per-run values; see ResolvedParams."""
+        self.validate(strict=True)
+        return ResolvedParams.from_params(self, source_frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe echo in API key form.
+
+        ``last_frame`` is left out: it may be a multi-megabyte image, and
+        leaving it out keeps ``from_dict(p.to_dict())`` a faithful copy of
+        everything else.
+        """
+        out = {name: getattr(self, name) for name in PARAM_ORDER if name != "last_frame"}
+        out["format"] = list(self.format)
+        return out
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(AnimateDiffParams)}
+SPECS: dict[str, Spec] = {name: f.metadata["spec"] for name, f in FIELDS.items()}
+# Positional order of the UI components (and of positional API args).
+PARAM_ORDER = tuple(FIELDS)
+# Other spellings users send for the same keys, compared after _normalise_key.
+KEY_ALIASES = {alias: name for name, spec in SPECS.items() for alias in spec.aliases}
+
+
+def default_of(name: str) -> Any:
+    spec = FIELDS[name]
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default
+
+
+def coerce_field(name: str, value: Any, *, check_range: bool = True) -> Any:
+    """Coerce one parameter value to its canonical type (and check its range).
+
+    Shared by validate() and the infotext parser so both accept exactly the
+    same spellings. Cross-field limits (overlap < batch_size) are not checked
+    here.
+    """
+    spec = SPECS.get(name)
+    if spec is None:
+        raise ParamError(name, f"unknown parameter '{name}'")
+    try:
+        parsed = spec.kind.parse(value)
+    except (ValueError, TypeError, OverflowError):
+        parsed = _INVALID
+    if parsed is _INVALID or (check_range and not spec.kind.allows(parsed)):
+        raise ParamError(name, f"'{name}' must be {spec.kind.describe()}, got {show(value)}")
+    return parsed
+
+
+_INVALID = object()
+
+
+# --------------------------------------------------------------------------
+# Derived values.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedParams:
+    """Values computed once per generation from validated params.
+
+    * video_length: frames to generate (0 resolved to the source frame count,
+      or to batch_size without a source).
+    * context_length: frames per motion-module window, never more than the
+      video (so short videos need no padding).
+    * overlap: -1 resolved to context_length // 4, always < context_length.
+    * webui_batch_size: the WebUI batch size to use. Exactly video_length:
+      padding up to batch_size was the reference's bug #213.
+    * ping_pong: closed_loop 'A' on a single-window clip appends the reversed
+      frames at output time.
+    """
+
+    video_length: int
+    context_length: int
+    overlap: int
+    stride: int
+    closed_loop: str
+    webui_batch_size: int
+    ping_pong: bool
+    wants_frames: bool
+    file_formats: tuple[str, ...]
+
+    @classmethod
+    def from_params(cls, params: AnimateDiffParams, source_frames: int | None = None) -> ResolvedParams:
+        video_length = _resolve_video_length(params, source_frames)
+        context_length = min(params.batch_size, video_length)
+        return cls(
+            video_length=video_length,
+            context_length=context_length,
+            overlap=resolve_overlap(params.overlap, context_length),
+            stride=params.stride,
+            closed_loop=params.closed_loop,
+            webui_batch_size=video_length,
+            ping_pong=params.closed_loop == "A" and video_length <= params.batch_size,
+            wants_frames="Frame" in params.format,
+            file_formats=tuple(name for name in params.format if name != "Frame"),
+        )
+
+
+def _resolve_video_length(params: AnimateDiffParams, source_frames: int | None) -> int:
+    if source_frames is None:
+        return params.video_length or params.batch_size
+    try:
+        available = parse_int(source_frames)
+    except ValueError:
+        raise ParamError("video_source", f"source frame count must be an integer, got {show(source_frames)}") from None
+    if available < 1:
+        raise ParamError("video_source", "the video source has no frames")
+    # A source caps the length: frames past its end would have no control image.
+    length = min(params.video_length, available) if params.video_length else available
+    if length > VIDEO_LENGTH_MAX:
+        raise ParamError(
+            "video_length",
+            f"the video source has {available} frames, more than the maximum of "
+            f"{VIDEO_LENGTH_MAX}; set 'video_length' to use only the first frames",
+        )
+    return length
+
+
+def resolve_overlap(overlap: int, context_length: int) -> int:
+    """The overlap that runs: -1 means context // 4; always below the context."""
+    if overlap == -1:
+        overlap = context_length // 4
+    return max(0, min(overlap, context_length - 1))
+
+
+# --------------------------------------------------------------------------
+# Entry points.
+# --------------------------------------------------------------------------
+
+
+def _normalise_key(key: str) -> str:
+    return key.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _canonical_key(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return None
+    name = _normalise_key(key)
+    if name in SPECS:
+        return name
+    return KEY_ALIASES.get(name)
+
+
+def from_dict(d: Mapping[str, Any], warn: Warn | None = None) -> AnimateDiffParams:
+    """API dict form -> validated params.
+
+    Unknown keys are ignored with one warning (the reference raised
+    TypeError, which broke clients whenever keys were added or renamed).
+    An exact key wins over an alias of the same parameter.
+    """
+    warn = logger.warning if warn is None else warn
+    if not isinstance(d, Mapping):
+        raise ParamError("args", f"arguments must be a dict, got {type(d).__name__}")
+    values: dict[str, Any] = {}
+    aliased: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in d.items():
+        name = _canonical_key(key)
+        if name is None:
+            unknown.append(repr(key))
+        elif name == key:
+            values[name] = value
+        else:
+            aliased.setdefault(name, value)
+    for name, value in aliased.items():
+        values.setdefault(name, value)
+    if unknown:
+        warn(f"AnimateDiff: ignoring unknown parameter(s): {', '.join(unknown)}")
+    if values and "enable" not in values:
+        warn("AnimateDiff: no 'enable' key given, so AnimateDiff stays disabled; add \"enable\": true")
+    return AnimateDiffParams(**values)
+
+
+def from_script_args(args: Sequence[Any] | None, warn: Warn | None = None) -> AnimateDiffParams:
+    """What the WebUI passes to the script -> validated params.
+
+    * ``args[0]`` a dict: API dict form; the other slots are the UI defaults
+      the WebUI filled in and are ignored.
+    * ``args[0]`` an AnimateDiffParams: a revalidated copy.
+    * ``args[0]`` a bool: the ``webuiapi`` client's ``[False]`` landed in the
+      model slot. It is the enable flag; the other slots are read positionally.
+    * otherwise: positional values in PARAM_ORDER.
+    """
+    warn = logger.warning if warn is None else warn
+    args = list(args or ())
+    if not args:
+        return AnimateDiffParams()
+    head = args[0]
+    if isinstance(head, Mapping):
+        return from_dict(head, warn)
+    if isinstance(head, AnimateDiffParams):
+        return dataclasses.replace(head)
+    if isinstance(head, bool):
+        values = _positional(["", *args[1:]], warn)
+        values["enable"] = head  # the enable slot holds only the UI default
+        return AnimateDiffParams(**values)
+    return AnimateDiffParams(**_positional(args, warn))
+
+
+def _positional(args: list[Any], warn: Warn) -> dict[str, Any]:
+    if len(args) > len(PARAM_ORDER):
+        warn(f"AnimateDiff: ignoring {len(args) - len(PARAM_ORDER)} extra positional argument(s)")
+    return dict(zip(PARAM_ORDER, args))
