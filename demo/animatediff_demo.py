@@ -10,9 +10,9 @@ What runs, in order:
 2. a motion module of the chosen kind (``motion_module.synthetic.random_model``)
    injected into it with ``motion_module.inject``, with context windows
    (``motion_module.ContextOptions``) when ``--frames`` exceeds ``--context``;
-3. a k-diffusion-style Euler sampler over the kind's training schedule
-   (``motion_module.schedules.schedule_for(kind).alphas_cumprod()``), with
-   classifier-free guidance batched video-major: rows
+3. k-diffusion's Euler sampler and DDPM denoiser wrapper over the kind's
+   training schedule (``motion_module.schedules.schedule_for(kind).alphas_cumprod()``),
+   with classifier-free guidance batched video-major: rows
    ``[cond frame 0..F-1, uncond frame 0..F-1]``, on random conditioning;
 4. a stand-in for the VAE: a fixed linear map from the 4 latent channels to
    RGB, then an 8x upsample (there is no VAE: its weights would be random too);
@@ -329,73 +329,77 @@ def build_motion_model(kind: mm.MotionKind, model_channels: int, seed: int) -> m
 
 
 # ---------------------------------------------------------------------------
-# Sampling (k-diffusion style: x = x0 + sigma * eps)
+# Sampling: k-diffusion's denoiser wrapper and Euler sampler, as the WebUI runs
 # ---------------------------------------------------------------------------
 
-class GuidedDenoiser:
-    """An eps-predicting UNet as a k-diffusion denoiser D(x, sigma), with batched CFG.
+def import_k_diffusion():
+    """k-diffusion's `sampling` and `external` modules.
 
-    `alphas_cumprod` is the DDPM schedule the model was trained on; sigma and
-    the timestep t are related by sigma(t) = sqrt((1 - a_t) / a_t), with
-    fractional t interpolated linearly in log sigma.  The UNet sees
-    x / sqrt(sigma^2 + 1) (its own scaling) and the rows
-    [cond frames 0..F-1, uncond frames 0..F-1] (video-major).
+    The package's ``__init__`` imports its training stack too (torchvision,
+    clean-fid, kornia, ...), and the only torchvision wheel for torch 2.13 on
+    PyPI is a CUDA build. Where the whole package imports (the WebUI's own
+    environment), it is used as is; otherwise its two sampling modules are
+    loaded from the installed package under a package shell whose ``utils``
+    holds the one helper they use (``append_dims``, the same three lines).
     """
+    try:
+        import k_diffusion
+        return k_diffusion.sampling, k_diffusion.external
+    except ImportError:
+        pass
+    import importlib
+    import importlib.util
+    import types
 
-    def __init__(self, unet, alphas_cumprod: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
-                 cfg_scale: float):
+    spec = importlib.util.find_spec("k_diffusion")
+    if spec is None:
+        raise SystemExit("error: the demo needs the k-diffusion package; install it with\n"
+                         "  python3 -m pip install --no-deps k-diffusion scipy torchdiffeq torchsde tqdm")
+    for name in [n for n in sys.modules if n == "k_diffusion" or n.startswith("k_diffusion.")]:
+        del sys.modules[name]  # a half-imported package from the attempt above
+    package = types.ModuleType("k_diffusion")
+    package.__path__ = list(spec.submodule_search_locations)
+    utils = types.ModuleType("k_diffusion.utils")
+
+    def append_dims(x, target_dims):
+        return x[(...,) + (None,) * (target_dims - x.ndim)]
+
+    utils.append_dims = append_dims
+    package.utils = utils
+    sys.modules.update({"k_diffusion": package, "k_diffusion.utils": utils})
+    return importlib.import_module("k_diffusion.sampling"), importlib.import_module("k_diffusion.external")
+
+
+K_SAMPLING, K_EXTERNAL = import_k_diffusion()
+
+
+class GuidedUNet(nn.Module):
+    """The eps-predicting UNet with classifier-free guidance, as k-diffusion's
+    DiscreteEpsDDPMDenoiser calls its inner model: (x, t) -> eps. The UNet sees
+    the rows [cond frames 0..F-1, uncond frames 0..F-1] (video-major)."""
+
+    def __init__(self, unet, cond: torch.Tensor, uncond: torch.Tensor, cfg_scale: float):
+        super().__init__()
         self.unet = unet
-        self.log_sigmas = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().log().double()
         self.context = torch.cat([cond, uncond])
         self.cfg_scale = cfg_scale
 
-    @property
-    def num_timesteps(self) -> int:
-        return len(self.log_sigmas)
-
-    def t_to_sigma(self, t: torch.Tensor) -> torch.Tensor:
-        t = t.double().clamp(0, self.num_timesteps - 1)
-        low = t.floor().long()
-        high = (low + 1).clamp(max=self.num_timesteps - 1)
-        frac = t - low
-        return ((1 - frac) * self.log_sigmas[low] + frac * self.log_sigmas[high]).exp()
-
-    def sigma_to_t(self, sigma: torch.Tensor) -> torch.Tensor:
-        log_sigma = sigma.double().log()
-        high = torch.searchsorted(self.log_sigmas, log_sigma.reshape(1)).clamp(1, self.num_timesteps - 1)[0]
-        low = high - 1
-        frac = (log_sigma - self.log_sigmas[low]) / (self.log_sigmas[high] - self.log_sigmas[low])
-        return (low + frac.clamp(0, 1)).float()
-
-    def sigmas(self, steps: int) -> torch.Tensor:
-        """`steps` noise levels evenly spaced in t from T-1 down to 0, then a final 0."""
-        t = torch.linspace(self.num_timesteps - 1, 0, steps, dtype=torch.float64)
-        return torch.cat([self.t_to_sigma(t), t.new_zeros(1)]).float()
-
-    def guided_eps(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        rows = torch.cat([x, x]) / (sigma ** 2 + 1).sqrt()
-        t = self.sigma_to_t(sigma).expand(rows.shape[0])
-        eps_cond, eps_uncond = self.unet(rows, t, context=self.context).chunk(2)
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        rows = torch.cat([x, x])
+        eps_cond, eps_uncond = self.unet(rows, torch.cat([t, t]), context=self.context).chunk(2)
         return eps_uncond + self.cfg_scale * (eps_cond - eps_uncond)
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """The denoised estimate of x0."""
-        return x - sigma * self.guided_eps(x, sigma)
+
+def build_denoiser(unet, alphas_cumprod: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor, cfg_scale: float):
+    """k-diffusion's denoiser D(x, sigma) over the kind's training schedule."""
+    return K_EXTERNAL.DiscreteEpsDDPMDenoiser(GuidedUNet(unet, cond, uncond, cfg_scale), alphas_cumprod,
+                                              quantize=False)
 
 
 def sample_euler(denoiser, x: torch.Tensor, sigmas: torch.Tensor, on_step=None) -> torch.Tensor:
-    """Euler steps of the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma.
-
-    `x` is the starting noise already scaled by sigmas[0]; with sigmas[-1] = 0
-    the last step lands exactly on the denoised estimate.
-    """
-    for i in range(len(sigmas) - 1):
-        denoised = denoiser(x, sigmas[i])
-        slope = (x - denoised) / sigmas[i]
-        x = x + slope * (sigmas[i + 1] - sigmas[i])
-        if on_step is not None:
-            on_step(i, len(sigmas) - 1)
-    return x
+    """k-diffusion's Euler sampler; `x` is the noise already scaled by sigmas[0]."""
+    callback = None if on_step is None else (lambda info: on_step(info["i"], len(sigmas) - 1))
+    return K_SAMPLING.sample_euler(denoiser, x, sigmas, callback=callback, disable=True)
 
 
 def random_conditioning(frames: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -411,8 +415,8 @@ def generate_latents(config: DemoConfig, log=print) -> torch.Tensor:
     model = build_motion_model(kind, config.model_channels, config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     cond, uncond = random_conditioning(frames, generator)
-    denoiser = GuidedDenoiser(unet, mm.schedule_for(kind).alphas_cumprod(), cond, uncond, config.cfg_scale)
-    sigmas = denoiser.sigmas(config.steps)
+    denoiser = build_denoiser(unet, mm.schedule_for(kind).alphas_cumprod(), cond, uncond, config.cfg_scale)
+    sigmas = denoiser.get_sigmas(config.steps)
     noise = torch.randn(frames, 4, config.latent_height, config.latent_width, generator=generator)
     started = time.perf_counter()
 

@@ -9,8 +9,6 @@ against ``context_windows``.
 
 import itertools
 import math
-import pathlib
-import sys
 
 import pytest
 import torch
@@ -29,7 +27,7 @@ from motion_module.context import (
     ordered_halving,
     stride_levels,
 )
-from motion_module.context.fuse import flat_weights, fuse_weights, pyramid_weights
+from motion_module.context.fuse import flat_weights, fuse_weights
 from motion_module.request.params import resolve_overlap
 
 CLOSED_LOOP_CHOICES = tuple(CLOSED_LOOP_MODES)

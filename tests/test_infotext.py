@@ -1,6 +1,4 @@
 import json
-import pathlib
-import sys
 
 import pytest
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import motion_module as mm
-from motion_module.synthetic import random_model, save_random_checkpoint, state_dict_for_file
+from motion_module.synthetic import random_model, state_dict_for_file
 from unets import channels_for
 
 LAYOUTS = os.path.join(os.path.dirname(__file__), "fixtures", "mm_layouts")
@@ -230,15 +230,19 @@ def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, small_v2):
 
 
 def test_full_size_files_in_their_shipped_formats(tmp_path):
-    """One real-size file per container: HotShot's own safetensors naming, and
-    a wrapped fp16 pickle of v3."""
-    hs = save_random_checkpoint(tmp_path / "hsxl_temporal_layers.safetensors", "hotshot", naming="hotshot")
+    """One real-size file per container, in the official layouts: HotShot's own
+    safetensors naming, and a wrapped fp16 pickle of v3. Zeros keep writing
+    cheap; reading, detection and the strict layout check are the real ones."""
+    from safetensors.torch import save_file
+
+    hs = tmp_path / "hsxl_temporal_layers.safetensors"
+    save_file({k: torch.zeros(shape, dtype=torch.float16) for k, shape in layout("hotshot_xl").items()}, str(hs))
     model = mm.load(hs)
     assert (model.kind, model.max_frames, model.is_sdxl) == ("hotshot", 24, True)
     del model
     v3 = tmp_path / "v3_sd15_mm.ckpt"
-    sd = state_dict_for_file(random_model("v3"))
-    torch.save({"state_dict": {k: v.half() for k, v in sd.items()}, "animatediff_config": ""}, str(v3))
+    sd = {k: torch.zeros(shape, dtype=torch.float16) for k, shape in layout("animatediff_v3").items()}
+    torch.save({"state_dict": sd, "animatediff_config": ""}, str(v3))
     del sd
     model = mm.load(v3)
     assert (model.kind, model.max_frames, model.is_sdxl) == ("v3", 32, False)

@@ -7,7 +7,6 @@ import sys
 import pytest
 
 
-from motion_module.request import params as P
 from motion_module.request.params import (
     PARAM_ORDER,
     AnimateDiffParams,

@@ -2,8 +2,6 @@
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np

@@ -4,7 +4,6 @@ import logging
 import os
 import shutil
 import stat
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -2,9 +2,7 @@
 
 import datetime as dt
 import os
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 

@@ -4,8 +4,6 @@ import datetime as dt
 import logging
 import os
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,5 @@
 """Animated WEBP, PNG frames and TXT: decoded back with Pillow / plain reads."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

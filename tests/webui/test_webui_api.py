@@ -80,6 +80,24 @@ def test_models_endpoint_lists_every_kind(webui, motion_modules):
         assert listed[name] == kind
 
 
+def test_params_endpoint_is_the_declaration(webui, motion_modules):
+    from motion_module.request.docs import parameter_listing
+
+    assert webui.get("/animatediff/v1/params").json()["params"] == json.loads(json.dumps(parameter_listing()))
+
+
+def test_registered_settings_have_the_declared_defaults(webui, motion_modules):
+    # The WebUI answers every registered key, with the registration's default
+    # where config.json has no value; the suite sets only the model path.
+    from motion_module.request.settings import SETTINGS
+
+    options = webui.options()
+    for setting in SETTINGS:
+        assert setting.key in options, setting.key
+        if setting.key != "animatediff_model_path" and options[setting.key] != setting.default:
+            pytest.fail(f"{setting.key}: registered default {options[setting.key]!r}, declared {setting.default!r}")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_txt2img_each_kind_returns_a_decodable_video(webui, motion_modules, baseline, kind):
     out = run(webui, alwayson_scripts=ad(model=motion_modules[kind], format=["GIF", "MP4", "TXT"], fps=8))
