@@ -3,22 +3,23 @@ does anything, and list the available motion modules.
 
 The WebUI catches exceptions raised inside script hooks and still answers
 200, so validation cannot live in the hooks alone. We wrap the ASGI apps of
-the txt2img/img2img routes: the request body is checked with the same parser
-the script uses, and a bad one is answered with a message naming the field,
-while the WebUI state is still untouched (no checkpoint switch, nothing
-injected). Wrapping routes, unlike adding a middleware, works at any time
-after start-up.
+the txt2img/img2img routes (`asgi.py`): a body that mentions AnimateDiff is
+checked with the same parser the script uses, and a bad one is answered with
+a message naming the field, while the WebUI state is still untouched (no
+checkpoint switch, nothing injected). Wrapping routes, unlike adding a
+middleware, works at any time after start-up.
 """
 
+import functools
 import json
 
-from motion_module.errors import MotionModuleError
-from motion_module.probe import probe
-from motion_module.request.docs import parameter_listing
-from motion_module.request.infotext import INFOTEXT_KEY, paste_fields
-from motion_module.request.params import ParamError, from_script_args
+from ..motion_module.errors import MotionModuleError
+from ..motion_module.probe import probe
+from ..motion_module.request.docs import parameter_listing
+from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
+from ..motion_module.request.params import ParamError, check_context_fits, from_script_args
 
-from . import inputs, models
+from . import asgi, inputs, models
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -58,11 +59,7 @@ def validate_body(body) -> None:
         detection = probe(models.resolve(params.model, sd_is_xl=False))
     except MotionModuleError as e:  # unreadable or not a motion module
         raise ParamError("model", f"'model' {params.model!r} cannot be used: {e}") from e
-    if resolved.context_length > detection.max_frames:
-        raise ParamError("batch_size", f"'batch_size' (context batch size) must be at most "
-                                       f"{detection.max_frames} for the {detection.kind.name} motion module "
-                                       f"{params.model!r} (its position-encoding length), got "
-                                       f"{resolved.context_length}")
+    check_context_fits(resolved, detection.max_frames, f"the {detection.kind.name} motion module {params.model!r}")
 
 
 def args_from_infotext(body: dict, is_img2img: bool):
@@ -84,51 +81,32 @@ def args_from_infotext(body: dict, is_img2img: bool):
     return {"enable": True, **paste_fields(value, is_img2img)}
 
 
-def _error_response(error: ParamError):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse(status_code=422, content={"error": "AnimateDiffParamError", "field": error.field,
-                                                  "detail": str(error), "errors": str(error)})
-
-
-def _wrap(route_app, is_img2img):
-    async def app(scope, receive, send):
-        messages, body = [], b""
-        while True:
-            message = await receive()
-            messages.append(message)
-            body += message.get("body", b"")
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        try:
-            request = json.loads(body or b"{}")
-            restored = args_from_infotext(request, is_img2img) if isinstance(request, dict) else None
-            if restored is not None:
-                request["alwayson_scripts"] = {**(request.get("alwayson_scripts") or {}),
-                                               SCRIPT_NAME: {"args": [restored]}}
-                messages = [{"type": "http.request", "body": json.dumps(request).encode(), "more_body": False}]
-            validate_body(request)
-        except ParamError as e:
-            logger.warning("refused API request: %s", e)
-            await _error_response(e)(scope, receive, send)
-            return
-        except (ValueError, UnicodeDecodeError):
-            pass  # not JSON: the WebUI's own validation answers it
-
-        async def replay():
-            return messages.pop(0) if messages else await receive()
-
-        await route_app(scope, replay, send)
-
-    app.animatediff_wrapped = True
-    return app
+def check_body(body: bytes, is_img2img: bool):
+    """asgi.wrap's check: restore args from an infotext, then refuse bad args
+    with 422 naming the field, before the WebUI does anything."""
+    try:
+        request = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None  # not JSON: the WebUI's own validation answers it
+    replaced = None
+    restored = args_from_infotext(request, is_img2img) if isinstance(request, dict) else None
+    if restored is not None:
+        request["alwayson_scripts"] = {**(request.get("alwayson_scripts") or {}), SCRIPT_NAME: {"args": [restored]}}
+        replaced = json.dumps(request).encode()
+    try:
+        validate_body(request)
+    except ParamError as e:
+        logger.warning("refused API request: %s", e)
+        raise asgi.Refusal(422, {"error": "AnimateDiffParamError", "field": e.field, "detail": str(e),
+                                 "errors": str(e)}) from None
+    return replaced
 
 
 def register(_demo, app):
     for route in app.routes:
         path = getattr(route, "path", None)
         if path in ROUTES and hasattr(route, "app") and not getattr(route.app, "animatediff_wrapped", False):
-            route.app = _wrap(route.app, ROUTES[path])
+            route.app = asgi.wrap(route.app, functools.partial(check_body, is_img2img=ROUTES[path]))
 
     def list_models():
         return {"models": models.describe_all()}

@@ -6,7 +6,7 @@ import dataclasses
 import io
 import os
 
-from motion_module.request.params import ParamError
+from ..motion_module.request.params import ParamError
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 

@@ -5,10 +5,10 @@ import os
 
 from modules import devices, hashes
 
-import motion_module as mm
-from motion_module.errors import MotionModuleError
-from motion_module.request.model_files import list_models, resolve_model
-from motion_module.probe import probe
+from .. import motion_module as mm
+from ..motion_module.errors import MotionModuleError
+from ..motion_module.request.model_files import list_models, resolve_model
+from ..motion_module.probe import probe
 
 from . import settings
 from .log import logger
@@ -89,13 +89,21 @@ def load(path: str):
     return _cached["model"]
 
 
-def unload(to_cpu_only=False):
+def unload(to_cpu_only=False) -> str:
+    """Move the cached module to the CPU, or drop it; says what happened."""
     model = _cached["model"]
     if model is None:
-        return
+        return "No motion module is loaded."
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    what = f"{model.name or 'the motion module'} ({model.kind}, {size / 2 ** 20:.0f} MiB)"
     if to_cpu_only:
+        if next(model.parameters()).device.type == "cpu":
+            return f"{what} is already on the CPU."
         model.to(devices.cpu)
-        _cached["key"] = None if _cached["key"] is None else _cached["key"][:3] + ("cpu", _cached["key"][4])
-    else:
-        _cached["key"], _cached["model"] = None, None
+        _cached["key"] = _cached["key"][:3] + ("cpu", _cached["key"][4])
+        devices.torch_gc()
+        return f"Moved {what} to the CPU; it goes back to {devices.device} on the next run."
+    _cached["key"], _cached["model"] = None, None
+    gc.collect()
     devices.torch_gc()
+    return f"Removed {what} from memory."

@@ -5,7 +5,7 @@ import os
 
 from modules import shared
 
-from motion_module.video import VideoOptions, add_reverse, interpolate, save_video
+from ..motion_module.video import VideoOptions, add_reverse, interpolate, save_video
 
 from . import settings
 from .log import logger

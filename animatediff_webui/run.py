@@ -22,11 +22,11 @@ from modules import devices, rng, sd_models, shared
 from modules import images as webui_images
 from modules.processing import approximation_indexes, images_tensor_to_samples
 
-import motion_module as mm
-from motion_module.init_latent import blend, blend_weights
-from motion_module.request.infotext import INFOTEXT_KEY, format_infotext
-from motion_module.request.params import AnimateDiffParams, ResolvedParams
-from motion_module.schedules import schedule_for
+from .. import motion_module as mm
+from ..motion_module.init_latent import blend, blend_weights
+from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
+from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
+from ..motion_module.schedules import schedule_for
 
 from . import models, settings
 from .log import logger
@@ -57,6 +57,8 @@ def prepare(p, params: AnimateDiffParams, is_img2img: bool, source_frames=None):
     if "PNG" not in resolved.file_formats or settings.opt("animatediff_save_to_custom"):
         # PNG frames are then written by us (per-video folder) or not at all.
         p.do_not_save_samples = True
+    if not settings.opt("animatediff_save_grid"):
+        p.do_not_save_grid = True
     return run
 
 

@@ -7,7 +7,7 @@ import gradio as gr
 
 from modules import shared
 
-from motion_module.request.settings import SETTINGS, value
+from ..motion_module.request.settings import SETTINGS, value
 
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL_FOLDER = os.path.join(EXTENSION_ROOT, "model")

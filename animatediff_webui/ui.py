@@ -12,11 +12,11 @@ import json
 
 import gradio as gr
 
-from modules import shared
+from modules import sd_models
 from modules.ui_components import ToolButton
 
-from motion_module.request import params as P
-from motion_module.request.infotext import INFOTEXT_KEY, paste_field_names, paste_fields
+from ..motion_module.request import params as P
+from ..motion_module.request.infotext import INFOTEXT_KEY, paste_field_names, paste_fields
 
 from . import inputs, models, settings
 
@@ -49,8 +49,15 @@ def _elem(tab, suffix):
 
 
 def _sd_is_xl():
-    model = getattr(shared, "sd_model", None)
+    """The loaded checkpoint's family, or None before one is loaded. Never
+    `shared.sd_model`: reading it loads the checkpoint, which would hold up
+    the UI's construction (and the WebUI's start) until it is in memory."""
+    model = sd_models.model_data.sd_model
     return bool(getattr(model, "is_sdxl", False)) if model is not None else None
+
+
+def _model_choices():
+    return gr.update(choices=models.available(_sd_is_xl()))
 
 
 def _component(name, spec, tab):
@@ -83,7 +90,10 @@ def _model_dropdown(tab):
     model = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=P.SPECS["model"].label,
                         type="value", elem_id=_elem(tab, P.SPECS["model"].elem_suffix("model")))
     refresh = ToolButton(value=REFRESH, elem_id=_elem(tab, "motion-module-refresh"))
-    refresh.click(lambda: gr.update(choices=models.available(_sd_is_xl())), inputs=[], outputs=[model])
+    refresh.click(_model_choices, inputs=[], outputs=[model])
+    # Listed again whenever the list is opened: it follows checkpoint switches
+    # (SD1.5 <-> SDXL) and changes of the model folder without the button.
+    model.focus(_model_choices, inputs=[], outputs=[model])
     return model
 
 
@@ -107,8 +117,9 @@ def build(is_img2img: bool):
         with gr.Row():
             unload = gr.Button("Move motion module to CPU", elem_id=_elem(tab, "unload"))
             remove = gr.Button("Remove motion module from memory", elem_id=_elem(tab, "remove"))
-            unload.click(lambda: models.unload(to_cpu_only=True))
-            remove.click(lambda: models.unload())
+        status = gr.Markdown("", elem_id=_elem(tab, "memory-status"))
+        unload.click(lambda: models.unload(to_cpu_only=True), inputs=[], outputs=[status])
+        remove.click(lambda: models.unload(), inputs=[], outputs=[status])
     return [by_name[name] for name in P.PARAM_ORDER], by_name
 
 

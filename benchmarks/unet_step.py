@@ -165,21 +165,56 @@ def _reset_peak_rss():
     return _proc_status_kib("VmRSS") * 1024
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kind", default="v2", choices=sorted(mm.KINDS))
-    ap.add_argument("--frames", type=int, default=16)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+    ap.add_argument("--kind", default="v2", choices=sorted(mm.KINDS), help="motion-module kind")
+    ap.add_argument("--frames", type=int, default=16, help="frames of each video, all in one pass")
     ap.add_argument("--videos", type=int, default=2, help="2 = cond + uncond of one video")
     ap.add_argument("--latent", type=int, default=32, help="latent side (image side / 8)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats of each side")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"],
+                    help="where to run")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weights and inputs")
     ap.add_argument("--spatial-attention", default="sdpa", choices=["sdpa", "ldm"],
                     help="sdpa: the UNet's own attention through torch SDPA, like the WebUI's default "
-                         "optimisation (default); ldm: ldm's einsum attention")
+                         "optimisation; ldm: ldm's einsum attention")
     ap.add_argument("--no-memory", action="store_true", help="skip the child-process memory measurement")
     ap.add_argument("--child", choices=["plain", "injected"], help=argparse.SUPPRESS)
+    return ap
+
+
+def validate(args, ap):
+    """The extension's own rules where it has them (frames per pass, as the
+    context batch size), plain bounds for the rest; errors exit 2 naming the option."""
+    from motion_module.request.params import AnimateDiffParams, ParamError, check_context_fits
+
+    kind = mm.get_kind(args.kind)
+    try:
+        resolved = AnimateDiffParams(enable=True, video_length=args.frames, batch_size=args.frames).resolve()
+        check_context_fits(resolved, kind.default_max_frames, f"the {kind.name} motion module")
+    except ParamError as e:
+        ap.error(f"argument --frames: {str(e).removeprefix('AnimateDiff: ')}")
+    if args.frames < 1:
+        ap.error(f"argument --frames: must be at least 1, got {args.frames}")
+    multiple = 1 << (len(kind.channels) - 1)  # one halving per UNet level after the first
+    if args.latent < multiple or args.latent % multiple:
+        ap.error(f"argument --latent: the {'SDXL' if kind.is_sdxl else 'SD1.5'} UNet needs a positive multiple "
+                 f"of {multiple}, got {args.latent}")
+    for name in ("videos", "repeats"):
+        if getattr(args, name) < 1:
+            ap.error(f"argument --{name}: must be at least 1, got {getattr(args, name)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("argument --device: cuda was asked for, but torch sees no CUDA device")
+
+
+def main():
+    ap = build_parser()
     args = ap.parse_args()
+    validate(args, ap)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
     if args.child:
         return child_main(args)
@@ -193,15 +228,18 @@ def main():
     print(f"input: {args.videos} video(s) x {args.frames} frames, latent {args.latent}x{args.latent} "
           f"({args.latent * 8}x{args.latent * 8} px)", flush=True)
 
+    print("counting FLOPs of both forwards...")
     plain_flops = flops(unet, model, inputs, args.frames, False)
     injected_flops = flops(unet, model, inputs, args.frames, True)
 
-    run_once(unet, model, inputs, args.frames, False)  # warm-up both paths
+    print("warm-up of both paths...")
+    run_once(unet, model, inputs, args.frames, False)
     run_once(unet, model, inputs, args.frames, True)
     plain_t, injected_t = [], []
-    for _ in range(args.repeats):  # interleaved: noise hits both sides alike
+    for i in range(args.repeats):  # interleaved: noise hits both sides alike
         plain_t.append(timed(lambda: run_once(unet, model, inputs, args.frames, False), device))
         injected_t.append(timed(lambda: run_once(unet, model, inputs, args.frames, True), device))
+        print(f"repeat {i + 1}/{args.repeats}: plain {plain_t[-1]:.3f} s, injected {injected_t[-1]:.3f} s")
     plain_s, injected_s = statistics.median(plain_t), statistics.median(injected_t)
 
     print(f"plain UNet step:     {plain_s:8.3f} s   {plain_flops / 1e12:7.3f} TFLOP")
@@ -209,6 +247,7 @@ def main():
     print(f"measured ratio:      {injected_s / plain_s:8.3f}")
     print(f"predicted by FLOPs:  {injected_flops / plain_flops:8.3f}")
     if not args.no_memory:
+        print("measuring peak memory in fresh child processes...")
         plain_peak = child_peak(args, False)["peak_bytes"]
         injected_peak = child_peak(args, True)["peak_bytes"]
         print(f"peak memory plain:   {plain_peak / 2**20:8.0f} MiB (forward only)")

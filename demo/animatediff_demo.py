@@ -47,7 +47,7 @@ from torch import nn  # noqa: E402
 import motion_module as mm  # noqa: E402
 from motion_module.context import CLOSED_LOOP_MODES, context_windows, stride_levels  # noqa: E402
 from motion_module.request.infotext import format_infotext  # noqa: E402
-from motion_module.request.params import AnimateDiffParams, ParamError, ResolvedParams  # noqa: E402
+from motion_module.request.params import AnimateDiffParams, ParamError, ResolvedParams, check_context_fits  # noqa: E402
 from motion_module.synthetic import random_model  # noqa: E402
 from motion_module.video import VideoOptions, add_reverse, save_video  # noqa: E402
 from motion_module.video.formats import FILE_FORMATS  # noqa: E402
@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter)
     parser.add_argument("--kind", default="v2", choices=list(mm.KINDS),
                         help="motion-module kind; sdxl and hotshot use SDXL's UNet block layout")
-    parser.add_argument("--frames", type=_int_at_least(1), default=24, help="frames of the video")
-    parser.add_argument("--context", type=_int_at_least(1), default=16,
+    parser.add_argument("--frames", type=int, default=24,
+                        help="frames of the video; 0 = the context batch size, as in the extension")
+    parser.add_argument("--context", type=int, default=16,
                         help="context batch size: frames per motion-module window (at most the kind's "
                              "position-encoding length); more frames than this use sliding windows")
     parser.add_argument("--overlap", type=int, default=-1,
@@ -221,13 +222,6 @@ def _params(args, formats: list[str]) -> AnimateDiffParams:
         batch_size=args.context, stride=args.stride, overlap=args.overlap)
 
 
-def _check_context(kind: mm.MotionKind, context: int) -> None:
-    if context > kind.default_max_frames:
-        raise ValueError(f"{context} frames per window exceed the {kind.name} motion module's "
-                         f"position-encoding length ({kind.default_max_frames}); use --context "
-                         f"{kind.default_max_frames} or less (longer videos then use sliding windows)")
-
-
 def _check_model_channels(channels: int) -> None:
     if channels % 32:
         raise ValueError(f"must be a multiple of 32 (GroupNorm uses 32 groups), got {channels}")
@@ -247,11 +241,11 @@ def _validate(args, parser: argparse.ArgumentParser) -> DemoConfig:
 
     kind = mm.get_kind(args.kind)
     formats = _formats(args.formats)
-    check("--context", _check_context, kind, args.context)
     check("--latent-size", _check_latent_size, kind, *args.latent_size)
     check("--model-channels", _check_model_channels, args.model_channels)
     params = check("--frames", _params, args, formats)
     resolved = check("--frames", params.resolve)
+    check("--context", check_context_fits, resolved, kind.default_max_frames, f"the {kind.name} motion module")
     context = mm.ContextOptions(length=resolved.context_length, overlap=resolved.overlap, stride=resolved.stride,
                                 closed_loop=resolved.closed_loop)
     video = VideoOptions(fps=params.fps, loop_number=params.loop_number)
@@ -518,7 +512,7 @@ class ContextStats:
     def __str__(self) -> str:
         if self.single_window:
             return (f"{self.num_frames} frames fit in one context of {self.length}: "
-                    f"1 UNet pass per step; stride, overlap and closed loop have no effect.")
+                    f"1 UNet pass per step; stride and overlap have no effect.")
         per_step = (str(self.min_windows) if self.min_windows == self.max_windows
                     else f"{self.min_windows}-{self.max_windows}")
         return (f"{self.num_frames} frames, context {self.length}, overlap {self.overlap}, "
@@ -534,7 +528,7 @@ def describe_windows(num_frames: int, options: mm.ContextOptions, steps: int = 1
         num_frames=num_frames,
         length=options.length,
         overlap=options.overlap,
-        stride_levels=stride_levels(num_frames, options),
+        stride_levels=stride_levels(num_frames, options.length, options.stride),
         steps=steps,
         windows_per_step=counts,
         frames_per_pass=min(num_frames, options.length),
@@ -546,10 +540,11 @@ def describe(config: DemoConfig) -> str:
     layout = "SDXL" if kind.is_sdxl else "SD1.5"
     windows = describe_windows(config.frames, config.context, config.steps)
     widths = ", ".join(map(str, unet_widths(kind, config.model_channels)))
+    ping_pong = " Closed loop A: the reversed frames are appended (ping-pong)." if config.resolved.ping_pong else ""
     return (f"kind {kind.name}: {kind.description}; {layout} UNet layout, widths {widths}\n"
             f"schedule {mm.schedule_for(kind).name} ({mm.schedule_for(kind).label}); Euler, {config.steps} "
             f"step(s), CFG {config.cfg_scale:g}, rows per UNet pass = 2 x frames (cond, uncond)\n"
-            f"context: {windows}\n"
+            f"context: {windows}{ping_pong}\n"
             f"latents {config.latent_width}x{config.latent_height} -> frames "
             f"{config.latent_width * VAE_SCALE}x{config.latent_height * VAE_SCALE} (linear map, no VAE)")
 

@@ -4,19 +4,41 @@ Thin on purpose: it parses the arguments with the engine's parser and hands
 the WebUI objects to `animatediff_webui`, which drives `motion_module`.
 """
 
+import importlib
 import os
 import sys
+import types
 
-# The WebUI puts the extension folder on sys.path only while it loads this
-# file; our packages are imported now, so later imports find them cached.
 EXTENSION_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if EXTENSION_ROOT not in sys.path:
-    sys.path.insert(0, EXTENSION_ROOT)
+
+
+def _extension_package(name="animatediff_extension", root=EXTENSION_ROOT):
+    """Our folder as one package under a name no other extension uses.
+
+    The WebUI puts an extension's folder at the front of sys.path only while
+    it loads that extension's scripts. Importing our packages by their own
+    names (motion_module, model, ...) would then pick up another extension's
+    module of the same name if it was imported first (the reference extension
+    ships a top-level motion_module.py), and leaving our folder on sys.path
+    would shadow theirs. As subpackages of this one, ours are reached only
+    through it, and sys.path is never changed."""
+    package = sys.modules.get(name)
+    if package is None or list(getattr(package, "__path__", ())) != [root]:
+        package = types.ModuleType(name)
+        package.__path__ = [root]
+        sys.modules[name] = package
+    return name
+
+
+PACKAGE = _extension_package()
 
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
-from animatediff_webui import api, inputs, log, outputs, run, settings, ui  # noqa: E402
-from motion_module.request.params import ParamError, from_script_args  # noqa: E402
+api, inputs, log, outputs, run, settings, ui = (
+    importlib.import_module(f"{PACKAGE}.animatediff_webui.{name}")
+    for name in ("api", "inputs", "log", "outputs", "run", "settings", "ui"))
+_params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
+ParamError, from_script_args = _params.ParamError, _params.from_script_args
 
 logger = log.configure(getattr(shared.cmd_opts, "animatediff_loglevel", "INFO"))
 

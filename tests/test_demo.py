@@ -93,11 +93,15 @@ def test_sdxl_kind_single_window_ping_pong_and_txt(tmp_path):
 
 BAD_ARGUMENTS = [
     (["--kind", "v9"], "--kind: invalid choice: 'v9'"),
-    (["--frames", "0"], "--frames: must be at least 1"),
-    (["--frames", "many"], "--frames: expected an integer"),
-    (["--kind", "v1", "--context", "25"], "--context: 25 frames per window exceed the v1 motion module's "
-                                           "position-encoding length (24)"),
-    (["--kind", "hotshot", "--context", "32"], "position-encoding length (24)"),
+    (["--frames", "-1"], "--frames: 'video_length' must be an integer between 0 and 10000, got -1"),
+    (["--frames", "20000"], "--frames: 'video_length' must be an integer between 0 and 10000, got 20000"),
+    (["--frames", "many"], "--frames: invalid int value: 'many'"),
+    (["--kind", "v1", "--frames", "40", "--context", "25"],
+     "--context: 'batch_size' (context batch size) must be at most 24 for the v1 motion module "
+     "(its position-encoding length), got 25"),
+    (["--kind", "hotshot", "--frames", "32", "--context", "32"], "position-encoding length), got 32"),
+    # Both ends of the overlap range name the same range, as in the extension.
+    (["--overlap", "-2"], "--overlap: 'overlap' must be an integer between -1 and 15 (context batch size - 1)"),
     (["--context", "8", "--overlap", "8"], "--overlap: 'overlap' must be an integer between -1 and 7"),
     (["--formats", "GIF,MOV"], "--formats: 'format' must be a list from"),
     (["--formats", "TXT"], "--formats: 'format' must be a list from"),

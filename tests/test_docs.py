@@ -1,6 +1,7 @@
 """README facts that are derived from declarations must not drift from them."""
 
 import pathlib
+import re
 
 from motion_module.request import docs
 from motion_module.request.params import PARAM_ORDER, SPECS
@@ -25,3 +26,12 @@ def test_api_listing_matches_the_declarations():
     assert by_name["closed_loop"]["choices"] == list(SPECS["closed_loop"].kind.choices)
     assert (by_name["fps"]["low"], by_name["fps"]["high"], by_name["fps"]["default"]) == (1, 240, 8)
     assert by_name["batch_size"]["aliases"] == ["context_batch_size"]
+
+
+def test_contents_line_links_every_section():
+    text = README.read_text(encoding="utf-8")
+    contents = text[text.index("Contents:"):text.index("\n\n", text.index("Contents:"))]
+    linked = re.findall(r"\]\(#([a-z0-9-]+)\)", contents)
+    titles = re.findall(r"(?m)^## (.+)$", text)
+    anchors = [re.sub(r"[^a-z0-9 -]", "", t.lower()).replace(" ", "-") for t in titles]
+    assert linked == anchors

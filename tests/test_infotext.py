@@ -49,7 +49,7 @@ def test_infotext_key():
 def test_txt2img_example():
     assert write(enabled()) == (
         "enable: True, model: mm_sd_v15_v2.ckpt, video_length: 16, fps: 8, loop_number: 0, "
-        "closed_loop: R-P, batch_size: 16, stride: 1, overlap: 4, interp: Off, interp_x: 10, "
+        "closed_loop: R-P, batch_size: 16, stride: 1, overlap: 0, interp: Off, interp_x: 10, "
         "mm_hash: 69ed0f5f, schedule: linear 0.00085-0.012"
     )
 
@@ -67,8 +67,13 @@ def test_img2img_adds_latent_keys_and_request_id_when_set():
 
 def test_resolved_values_are_written():
     text = write(enabled(video_length=0, batch_size=8, overlap=-1))
-    assert "video_length: 8" in text and "overlap: 2" in text
+    assert "video_length: 8" in text and "overlap: 0" in text
     assert "video_length: 40" in write(enabled(video_length=0), source_frames=40)
+    # What ran: an 8-frame clip is one pass of 8 frames; stride 9 on 32 frames runs 2 levels.
+    short = write(enabled(video_length=8, batch_size=16, overlap=2))
+    assert "batch_size: 8" in short and "overlap: 0" in short and "stride: 1" in short
+    long = write(enabled(video_length=32, batch_size=16, stride=9))
+    assert "batch_size: 16" in long and "overlap: 4" in long and "stride: 2" in long
 
 
 def test_mm_hash_short_and_optional():

@@ -215,8 +215,11 @@ def test_overlap_must_be_below_batch_size():
     with pytest.raises(ParamError, match=r"'overlap' must be an integer between -1 and 15") as info:
         enabled(batch_size=16, overlap=16)
     assert info.value.field == "overlap"
-    with pytest.raises(ParamError, match="'overlap'"):
+    # Both ends name the same range, the one that depends on the context.
+    with pytest.raises(ParamError, match=r"'overlap' must be an integer between -1 and 15 \(context batch size - 1\)"):
         enabled(overlap=-2)
+    with pytest.raises(ParamError, match=r"between -1 and 7 \(context batch size - 1\), got 100"):
+        enabled(batch_size=8, overlap=100)
 
 
 def test_request_id_rules():
@@ -407,7 +410,7 @@ def test_positional_none_model():
 def test_resolve_defaults():
     r = enabled().resolve()
     assert r == ResolvedParams(
-        video_length=16, context_length=16, overlap=4, stride=1, closed_loop="R-P",
+        video_length=16, context_length=16, overlap=0, stride=1, closed_loop="R-P",
         webui_batch_size=16, ping_pong=False, wants_frames=False,
         file_formats=("GIF", "PNG"),
     )
@@ -416,7 +419,7 @@ def test_resolve_defaults():
 def test_resolve_short_video_is_not_padded():
     # Reference bug #213: padding the WebUI batch to the context size.
     r = enabled(video_length=8, batch_size=16).resolve()
-    assert (r.video_length, r.context_length, r.webui_batch_size, r.overlap) == (8, 8, 8, 2)
+    assert (r.video_length, r.context_length, r.webui_batch_size, r.overlap) == (8, 8, 8, 0)
     assert r.video_length <= r.context_length  # one window
 
 
@@ -439,11 +442,20 @@ def test_resolve_with_source_frames():
     assert info.value.field == "video_length"
 
 
-def test_resolve_overlap_is_clamped_below_context():
-    assert enabled(video_length=8, batch_size=16, overlap=10).resolve().overlap == 7
-    assert enabled(batch_size=1).resolve().overlap == 0
-    assert enabled(video_length=2, batch_size=16, overlap=-1).resolve().overlap == 0
-    assert enabled(batch_size=8, overlap=3).resolve().overlap == 3
+def test_resolve_overlap_is_what_runs():
+    # One window: nothing overlaps, whatever was asked.
+    assert enabled(video_length=8, batch_size=16, overlap=10).resolve().overlap == 0
+    assert enabled(batch_size=8, overlap=3).resolve().overlap == 0
+    # Windows: -1 is a quarter of the context, always below it.
+    assert enabled(video_length=40, batch_size=16, overlap=-1).resolve().overlap == 4
+    assert enabled(video_length=40, batch_size=8, overlap=3).resolve().overlap == 3
+    assert enabled(video_length=40, batch_size=1).resolve().overlap == 0
+
+
+def test_resolve_stride_is_the_levels_that_run():
+    assert enabled(video_length=8, batch_size=16, stride=9).resolve().stride == 1
+    assert enabled(video_length=32, batch_size=16, stride=9).resolve().stride == 2
+    assert enabled(video_length=64, batch_size=16, stride=3).resolve().stride == 3
 
 
 @pytest.mark.parametrize("mode, length, expected", [

@@ -79,17 +79,17 @@ def ordered_halving(step: int) -> float:
     return min(reversed_bits / _U64, _BELOW_ONE)
 
 
-def stride_levels(num_frames: int, options: ContextOptions) -> int:
+def stride_levels(num_frames: int, length: int, stride: int) -> int:
     """Number of dilation levels actually used: ``min(stride, ceil(log2(L/B)) + 1)``.
 
     Levels beyond that would only produce windows spanning the clip more than
     twice.  Computed with integers (smallest k with ``B * 2**k >= L``) to avoid
     float ``log2`` edge cases; 1 for clips that fit in one window.
     """
-    if num_frames <= options.length:
+    if num_frames <= length:
         return 1
-    ceil_ratio = -(-num_frames // options.length)
-    return min(options.stride, (ceil_ratio - 1).bit_length() + 1)
+    ceil_ratio = -(-num_frames // length)
+    return min(stride, (ceil_ratio - 1).bit_length() + 1)
 
 
 def _wrap_position(window: Sequence[int]) -> int | None:
@@ -120,7 +120,7 @@ def _uniform(num_frames: int, step: int, options: ContextOptions) -> Iterator[li
     B, O, L = options.length, options.overlap, num_frames
     first_window = list(range(B))
     last_window = list(range(L - B, L))
-    for level in range(stride_levels(L, options)):
+    for level in range(stride_levels(L, B, options.stride)):
         dilation = 1 << level
         if options.closed_loop != "N" or dilation != 1:
             # Dilated windows wrap in every mode (only N's contiguous level avoids it).

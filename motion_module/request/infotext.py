@@ -131,13 +131,14 @@ def format_infotext(
 ) -> str:
     """The value of the ``AnimateDiff`` infotext entry.
 
-    Parameters declared ``resolved`` are written as they ran (16 and 4, not 0
-    and -1), so pasting reproduces the run even without the original video
-    source. mm_hash/schedule are omitted when empty (hash calculation
+    Parameters declared ``resolved`` are written as they ran (16 frames, not
+    0; the frames per pass, the overlap and the dilation levels used), so
+    pasting reproduces the run even without the original video source. mm_hash/schedule are omitted when empty (hash calculation
     disabled).
     """
     def value(name):
-        return getattr(resolved if SPECS[name].resolved else params, name)
+        ran = SPECS[name].resolved
+        return getattr(resolved, ran) if ran else getattr(params, name)
 
     pairs: list[tuple[str, Any]] = [(name, value(name)) for name in _ALWAYS]
     optional = [(name, value(name)) for name in _IF_SET]

@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ..context.plan import CLOSED_LOOP_MODES
+from ..context.plan import CLOSED_LOOP_MODES, stride_levels
 from ..video.formats import FILE_FORMATS, FRAME_FORMATS
 from ..video.interpolation import METHODS as INTERP_METHODS
 from ..values import (Bool, Choice, ChoiceList, Float, ImageValue, Int, Kind, SafeName, Text, VideoFile, parse_int,
@@ -66,12 +66,16 @@ class Spec:
     infotext: "always" (written and pasted), "img2img" (written and pasted
         in img2img only), "if_set" (written when not empty, never pasted) or
         "never".
-    resolved: the infotext gets the resolved value (16, not 0 = automatic).
+    resolved: the ``ResolvedParams`` attribute whose value the infotext
+        records: what ran (16 frames, not 0 = automatic; the frames per
+        pass, the overlap and the dilation levels actually used).
     img2img: the control is shown in the img2img tab only.
     range_text / default_text: README wording where the kind's own is not
         what a user needs to read.
     elem: the control's elem_id suffix where it is not the name with "-"
         for "_" (the reference extension's ids, kept for user styles).
+    below: another parameter this one must stay below (its upper bound is
+        that value - 1); the kind's own bound is then only a sanity cap.
     """
 
     kind: Kind
@@ -80,12 +84,13 @@ class Spec:
     ui: str
     aliases: tuple[str, ...] = ()
     infotext: str = "always"
-    resolved: bool = False
+    resolved: str = ""
     img2img: bool = False
     step: float | None = None
     range_text: str = ""
     default_text: str = ""
     elem: str = ""
+    below: str = ""
 
     def elem_suffix(self, name: str) -> str:
         return self.elem or name.replace("_", "-")
@@ -119,7 +124,7 @@ class AnimateDiffParams:
         "", Text(), "Motion module",
         "Motion-module file, relative to the model folder (sub/mm.safetensors); a bare file name that exists "
         "only once in a subfolder is accepted. Names cannot leave the folder. The UI lists the modules for the "
-        "loaded checkpoint's family (SD1.5 or SDXL).",
+        "loaded checkpoint's family (SD1.5 or SDXL), read again each time the list is opened.",
         "model", aliases=("motion_module",), elem="motion-module", range_text="file name in the model folder",
         default_text='UI: first listed file; API: `""` = first file for the loaded checkpoint\'s family')
     format: list = param(
@@ -137,7 +142,7 @@ class AnimateDiffParams:
         "0 = automatic: the frame count of the video source/path when one is given, otherwise the context "
         "batch size. A video source caps the length at its frame count. More frames than the context batch "
         "size are generated in overlapping context windows.",
-        "number", aliases=("number_of_frames",), resolved=True)
+        "number", aliases=("number_of_frames",), resolved="video_length")
     fps: int = param(8, Int(1, 240), "FPS", "Playback rate of every format.", "number")
     loop_number: int = param(
         0, Int(0, 10000), "Display loop number (0 = forever)",
@@ -152,15 +157,18 @@ class AnimateDiffParams:
         16, Int(1, CONTEXT_MAX), "Context batch size",
         "Frames the motion module sees in one pass. The frames per pass (this, or fewer frames for a shorter "
         "video) must not exceed the module's position-encoding length: 24 for v1 and HotShot-XL, 32 for v2, "
-        "v3 and AnimateDiff-SDXL, 64 for AnimateLCM.", "slider", aliases=("context_batch_size",), step=1)
+        "v3 and AnimateDiff-SDXL, 64 for AnimateLCM.", "slider", aliases=("context_batch_size",), step=1,
+        resolved="context_length")
     stride: int = param(
         1, Int(1, 16), "Stride",
         "Number of dilation levels of the context windows: 1 = contiguous windows only, 2 adds windows of "
-        "every 2nd frame, 3 also every 4th frame, and so on, capped at what the clip length needs.", "number")
+        "every 2nd frame, 3 also every 4th frame, and so on, capped at what the clip length needs.", "number",
+        resolved="stride")
     overlap: int = param(
         -1, Int(-1, CONTEXT_MAX - 1), "Overlap (-1 = context / 4)",
         "Frames shared by neighbouring context windows. -1 = context batch size // 4. Must be smaller than the "
-        "context batch size.", "number", resolved=True, range_text="−1 … context batch size − 1")
+        "context batch size.", "number", resolved="overlap", below="batch_size",
+        range_text="−1 … context batch size − 1")
     interp: str = param(
         "Off", Choice(tuple(INTERP_METHODS)), "Frame interpolation",
         "FILM uses the FILM model of the Deforum extension (CUDA only); if it cannot run, a warning is logged "
@@ -221,17 +229,26 @@ class AnimateDiffParams:
         for name in PARAM_ORDER:
             if name != "enable":
                 setattr(self, name, self._coerced(name, strict))
-        if strict and self.overlap > self.batch_size - 1:
-            # Windows advance by batch_size - overlap frames; overlap >= batch_size
-            # would make that step zero or negative (reference: crash or black video).
-            raise ParamError("overlap", f"'overlap' must be an integer between -1 and {self.batch_size - 1} "
-                                        f"(context batch size - 1), got {show(self.overlap)}")
+        if strict:
+            for name, spec in SPECS.items():
+                if spec.below:
+                    self._check_below(name, spec)
         return self
+
+    def _check_below(self, name: str, spec: Spec) -> None:
+        # overlap < batch_size: windows advance by batch_size - overlap frames,
+        # and a step of zero or less made the reference crash or go black.
+        high = getattr(self, spec.below) - 1
+        value = getattr(self, name)
+        if not spec.kind.low <= value <= high:
+            raise ParamError(name, f"'{name}' must be an integer between {spec.kind.low} and {high} "
+                                   f"({SPECS[spec.below].label.lower()} - 1), got {show(value)}")
 
     def _coerced(self, name: str, strict: bool) -> Any:
         value = getattr(self, name)
         try:
-            return coerce_field(name, value, check_range=strict)
+            # A bound set by another field is checked with that field's value.
+            return coerce_field(name, value, check_range=strict and not SPECS[name].below)
         except ParamError:
             if strict:
                 raise
@@ -305,7 +322,10 @@ class ResolvedParams:
       or to batch_size without a source).
     * context_length: frames per motion-module window, never more than the
       video (so short videos need no padding).
-    * overlap: -1 resolved to context_length // 4, always < context_length.
+    * overlap: -1 resolved to context_length // 4, always < context_length;
+      0 when the clip is one window (no windows overlap).
+    * stride: the dilation levels that run (the stride capped at what the
+      clip needs; 1 for one window).
     * webui_batch_size: the WebUI batch size to use. Exactly video_length:
       padding up to batch_size was the reference's bug #213.
     * ping_pong: closed_loop 'A' on a single-window clip appends the reversed
@@ -326,11 +346,12 @@ class ResolvedParams:
     def from_params(cls, params: AnimateDiffParams, source_frames: int | None = None) -> ResolvedParams:
         video_length = _resolve_video_length(params, source_frames)
         context_length = min(params.batch_size, video_length)
+        windowed = video_length > context_length
         return cls(
             video_length=video_length,
             context_length=context_length,
-            overlap=resolve_overlap(params.overlap, context_length),
-            stride=params.stride,
+            overlap=resolve_overlap(params.overlap, context_length) if windowed else 0,
+            stride=stride_levels(video_length, context_length, params.stride),
             closed_loop=params.closed_loop,
             webui_batch_size=video_length,
             ping_pong=params.closed_loop == "A" and video_length <= params.batch_size,
@@ -357,6 +378,13 @@ def _resolve_video_length(params: AnimateDiffParams, source_frames: int | None) 
             f"{VIDEO_LENGTH_MAX}; set 'video_length' to use only the first frames",
         )
     return length
+
+
+def check_context_fits(resolved: ResolvedParams, max_frames: int, module: str) -> None:
+    """The frames of one pass must fit the module's position encoding."""
+    if resolved.context_length > max_frames:
+        raise ParamError("batch_size", f"'batch_size' (context batch size) must be at most {max_frames} for "
+                                       f"{module} (its position-encoding length), got {resolved.context_length}")
 
 
 def resolve_overlap(overlap: int, context_length: int) -> int:

@@ -31,6 +31,10 @@ SETTINGS: tuple[Setting, ...] = (
             "sample folder",
             "Save PNG frames to `…/AnimateDiff/{date}/{video name}/` instead of the WebUI's usual image folder.",
             "checkbox"),
+    Setting("animatediff_save_grid", False, Bool(),
+            "Also save a grid image of each video's frames (when the WebUI saves grids)",
+            "Save the WebUI's grid image of a video's frames as well (only when the WebUI's own grid saving is "
+            "on). Off: a video is saved as a video, with no grid beside it.", "checkbox"),
     Setting("animatediff_context_fuse", "pyramid", Choice(tuple(FUSES)),
             "How overlapping context windows are combined (pyramid: weighted to window centres; flat: plain "
             "average; last: the reference extension's overwrite)",
