@@ -19,7 +19,7 @@ from ..motion_module.request.docs import parameter_listing
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
 from ..motion_module.request.params import ParamError, check_context_fits, from_script_args
 
-from . import asgi, inputs, models
+from . import asgi, inputs, models, travel
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -53,6 +53,7 @@ def validate_body(body) -> None:
         return
     params, source_frames = inputs.decode(params)
     resolved = params.resolve(source_frames)
+    travel.parse(body.get("prompt", ""), resolved)  # a malformed travel prompt is refused here
     if not params.model:
         return
     try:

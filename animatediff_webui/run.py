@@ -23,6 +23,7 @@ from modules import images as webui_images
 from modules.processing import approximation_indexes, images_tensor_to_samples
 
 from .. import motion_module as mm
+from ..motion_module.context.freenoise import reschedule
 from ..motion_module.init_latent import blend, blend_weights
 from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
@@ -41,6 +42,7 @@ class Run:
     is_img2img: bool
     model: object = None
     injection: object = None  # built once in `arm`, applied while p.sample runs
+    travel: object = None  # prompt travel plan (travel.py), when the prompt has keyframes
     base_latent: object = None  # img2img init latent before blending (built once per run)
 
 
@@ -82,7 +84,10 @@ def arm(p, run: Run):
     run.model = models.load(model_path)
     run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved))
-    params = dataclasses.replace(run.params, model=_relative(model_path))
+    # prompt_interp is written only when travel ran with something other than slerp.
+    method = run.travel.method if run.travel is not None else "slerp"
+    params = dataclasses.replace(run.params, model=_relative(model_path),
+                                 prompt_interp="" if method == "slerp" else method)
     p.extra_generation_params[INFOTEXT_KEY] = format_infotext(
         params, run.resolved, mm_hash=run.model.sha256, schedule=schedule_for(run.model).label,
         is_img2img=run.is_img2img)
@@ -144,7 +149,24 @@ def finish(p):
     p.__dict__.pop("sample", None)
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
-        run.model = run.injection = run.base_latent = None
+        run.model = run.injection = run.base_latent = run.travel = None
+
+
+def reschedule_noise(p, run: Run):
+    """FreeNoise: this batch's starting noise, windows past the first reusing
+    the first context's noise shuffled (motion_module.context.freenoise)."""
+    r = run.resolved
+    if not run.params.freenoise or r.video_length <= r.context_length:
+        return
+    draw = p.rng.next
+
+    def next_noise():
+        noise = draw()
+        videos = noise.shape[0] // r.video_length
+        return torch.cat([reschedule(noise[k * r.video_length:(k + 1) * r.video_length], r.context_length,
+                                     r.overlap, p.seeds[k * r.video_length]) for k in range(videos)])
+
+    p.rng.next = next_noise
 
 
 def blend_init_latent(p, run: Run):

@@ -18,7 +18,7 @@ from modules.ui_components import ToolButton
 from ..motion_module.request import params as P
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_field_names, paste_fields
 
-from . import inputs, models, settings
+from . import inputs, models, settings, travel
 
 REFRESH = "\U0001f504"
 # Rows of the accordion (presentation only; what each control is comes from its Spec).
@@ -28,6 +28,7 @@ LAYOUT = (
     ("video_length", "fps", "loop_number"),
     ("closed_loop", "batch_size", "stride", "overlap"),
     ("interp", "interp_x"),
+    ("freenoise", "prompt_interp"),
     ("video_source",),
     ("video_path",),
     ("latent_power", "latent_scale"),
@@ -61,19 +62,22 @@ def _model_choices():
 
 
 def _component(name, spec, tab):
-    kind, default = spec.kind, P.default_of(name)
+    kind = spec.kind
+    # A parameter backed by a setting starts at the setting's value; its
+    # empty choice ("use the setting") is the API's, not the UI's.
+    default = settings.opt(spec.setting) if spec.setting else P.default_of(name)
     common = dict(label=spec.label, elem_id=_elem(tab, spec.elem_suffix(name)))
     if spec.ui == "checkbox":
         return gr.Checkbox(value=default, **common)
     if spec.ui == "checkboxes":
         choices = [c for c in kind.choices if c != "Frame"]  # Frame is an API flag
-        return gr.CheckboxGroup(choices=choices, value=settings.opt("animatediff_default_save_formats"), **common)
+        return gr.CheckboxGroup(choices=choices, value=default, **common)
     if spec.ui == "number":
         return gr.Number(value=default, precision=0, minimum=kind.low, **common)
     if spec.ui == "slider":
         return gr.Slider(minimum=kind.low, maximum=kind.high, step=spec.step, value=default, **common)
     if spec.ui == "radio":
-        return gr.Radio(choices=list(kind.choices), value=default, **common)
+        return gr.Radio(choices=[c for c in kind.choices if c], value=default, **common)
     if spec.ui == "video":
         return gr.Video(value=None, format="mp4", source="upload", **common)
     if spec.ui == "textbox":
@@ -102,7 +106,20 @@ def hints_json() -> str:
     return json.dumps({**hints, **BUTTON_HINTS})
 
 
-def build(is_img2img: bool):
+def _travel_preview(prompt, video_length, batch_size):
+    """How the prompt reads as prompt travel, so a typo shows before a long run."""
+    try:
+        params = P.AnimateDiffParams(enable=True, video_length=video_length, batch_size=batch_size)
+        found = travel.parse(prompt, params.resolve())
+    except ValueError as e:
+        return f"**Prompt travel:** {e}"
+    if found is None:
+        return ""
+    lines = found.describe(params.resolve().video_length).splitlines()
+    return "**Prompt travel:**\n" + "\n".join(f"- {html.escape(line)}" for line in lines)
+
+
+def build(is_img2img: bool, prompt_box=None):
     tab = "img2img" if is_img2img else "txt2img"
     by_name = {}
     with gr.Accordion("AnimateDiff", open=False, elem_id=_elem(tab, "accordion")):
@@ -114,6 +131,11 @@ def build(is_img2img: bool):
                     by_name[name] = _model_dropdown(tab) if spec.ui == "model" else _component(name, spec, tab)
         by_name["video_source"].change(_on_video, inputs=[by_name["video_source"]],
                                        outputs=[by_name["video_length"], by_name["fps"]])
+        preview = gr.Markdown("", elem_id=_elem(tab, "travel-preview"))
+        if prompt_box is not None:
+            inputs = [prompt_box, by_name["video_length"], by_name["batch_size"]]
+            for source in inputs:
+                source.change(_travel_preview, inputs=inputs, outputs=[preview])
         with gr.Row():
             unload = gr.Button("Move motion module to CPU", elem_id=_elem(tab, "unload"))
             remove = gr.Button("Remove motion module from memory", elem_id=_elem(tab, "remove"))

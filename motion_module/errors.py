@@ -20,3 +20,11 @@ class IncompatibleUNetError(MotionModuleError):
 
 class FrameCountError(MotionModuleError):
     """More frames in one attention call than the position encoding covers."""
+
+
+class ParamError(ValueError):
+    """A request value was rejected; ``field`` names the offending key."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"AnimateDiff: {message}")
+        self.field = field

@@ -37,6 +37,7 @@ from modules import script_callbacks, scripts, shared  # noqa: E402
 api, inputs, log, outputs, run, settings, ui = (
     importlib.import_module(f"{PACKAGE}.animatediff_webui.{name}")
     for name in ("api", "inputs", "log", "outputs", "run", "settings", "ui"))
+travel = importlib.import_module(f"{PACKAGE}.animatediff_webui.travel")
 _params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
 ParamError, from_script_args = _params.ParamError, _params.from_script_args
 
@@ -50,8 +51,15 @@ class AnimateDiffScript(scripts.Script):
     def show(self, is_img2img):
         return scripts.AlwaysVisible
 
+    prompt_box = None
+
+    def after_component(self, component, **kwargs):
+        # The tab's prompt box is built before the scripts' UI: keep it for the travel preview.
+        if kwargs.get("elem_id") == ("img2img_prompt" if self.is_img2img else "txt2img_prompt"):
+            self.prompt_box = component
+
     def ui(self, is_img2img):
-        components, by_name = ui.build(is_img2img)
+        components, by_name = ui.build(is_img2img, self.prompt_box)
         self.infotext_fields = ui.infotext_fields(by_name, is_img2img)
         self.paste_field_names = [key for _, key in self.infotext_fields]
         return components
@@ -62,7 +70,8 @@ class AnimateDiffScript(scripts.Script):
             if not params.enable:
                 return
             params, source_frames = inputs.decode(params)
-            run.prepare(p, params, self.is_img2img, source_frames)
+            current = run.prepare(p, params, self.is_img2img, source_frames)
+            travel.prepare(p, current, travel.method(params))
         except (ParamError, ValueError) as e:
             logger.error("%s", e)
             run.refuse(p, e)
@@ -73,14 +82,23 @@ class AnimateDiffScript(scripts.Script):
             return
         try:
             run.arm(p, current)
+            travel.apply(p, current)
         except ValueError as e:  # wrong model family, unknown model, frames over the limit...
             logger.error("%s", e)
             run.refuse(p, e)
 
     def before_process_batch(self, p, *args, **kwargs):
         current = run.get(p)
-        if current is not None and self.is_img2img and getattr(p, "init_latent", None) is not None:
+        if current is None:
+            return
+        run.reschedule_noise(p, current)
+        if self.is_img2img and getattr(p, "init_latent", None) is not None:
             run.blend_init_latent(p, current)
+
+    def postprocess_batch(self, p, *args, **kwargs):
+        current = run.get(p)
+        if current is not None:
+            travel.restore(p, current)
 
     def postprocess(self, p, res, *args):
         current = run.get(p)
@@ -94,3 +112,4 @@ class AnimateDiffScript(scripts.Script):
 script_callbacks.on_ui_settings(settings.register)
 script_callbacks.on_app_started(api.register)
 script_callbacks.on_infotext_pasted(ui.expand_pasted)
+script_callbacks.on_cfg_denoiser(travel.on_cfg_denoiser)

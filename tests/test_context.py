@@ -356,3 +356,21 @@ def test_accumulator_errors():
         acc.add([2, 3], torch.ones(3, 3))
     with pytest.raises(ValueError, match="outside"):
         acc.add([3, 4], torch.ones(2, 3))
+
+
+# --------------------------------------------------------------------------- FreeNoise
+
+
+def test_freenoise_keeps_the_first_context_and_reuses_it_shuffled():
+    from motion_module.context.freenoise import reschedule
+
+    noise = torch.arange(40, dtype=torch.float32).view(40, 1).expand(40, 3).contiguous()
+    out = reschedule(noise, context=16, overlap=4, seed=7)
+    assert torch.equal(out[:16], noise[:16])
+    # each window step (12 frames) is a permutation of the frames one context before it
+    assert sorted(out[16:28, 0].tolist()) == list(range(0, 12))
+    assert sorted(out[28:40, 0].tolist()) == sorted(out[12:24, 0].tolist())
+    assert not torch.equal(out[16:28], noise[0:12])  # shuffled
+    assert torch.equal(out, reschedule(noise, 16, 4, seed=7))  # seeded
+    assert not torch.equal(out, reschedule(noise, 16, 4, seed=8))
+    assert torch.equal(reschedule(noise[:16], 16, 4, seed=7), noise[:16])  # one window: unchanged

@@ -67,7 +67,7 @@ def test_defaults():
         "loop_number": 0, "closed_loop": "R-P", "batch_size": 16, "stride": 1, "overlap": -1,
         "interp": "Off", "interp_x": 10, "video_source": None, "video_path": "",
         "latent_power": 1.0, "latent_scale": 32.0, "latent_power_last": 1.0,
-        "latent_scale_last": 32.0, "request_id": "",
+        "latent_scale_last": 32.0, "request_id": "", "prompt_interp": "", "freenoise": False,
     }
     assert p.last_frame is None
 

@@ -32,6 +32,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..context.plan import CLOSED_LOOP_MODES, stride_levels
 from ..video.formats import FILE_FORMATS, FRAME_FORMATS
+from ..errors import ParamError
+from ..prompt_travel import INTERPOLATIONS
 from ..video.interpolation import METHODS as INTERP_METHODS
 from ..values import (Bool, Choice, ChoiceList, Float, ImageValue, Int, Kind, SafeName, Text, VideoFile, parse_int,
                      show)
@@ -47,14 +49,6 @@ VIDEO_LENGTH_MAX = 10000
 # The motion module's own position-encoding limit is checked against the
 # chosen module; this is only a sanity bound.
 CONTEXT_MAX = 64
-
-
-class ParamError(ValueError):
-    """A parameter value was rejected; ``field`` names the offending key."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"AnimateDiff: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -76,6 +70,8 @@ class Spec:
         for "_" (the reference extension's ids, kept for user styles).
     below: another parameter this one must stay below (its upper bound is
         that value - 1); the kind's own bound is then only a sanity cap.
+    setting: the ``animatediff_*`` setting that gives the UI control its
+        initial value (and the run its value when the request leaves it empty).
     """
 
     kind: Kind
@@ -91,6 +87,7 @@ class Spec:
     default_text: str = ""
     elem: str = ""
     below: str = ""
+    setting: str = ""
 
     def elem_suffix(self, name: str) -> str:
         return self.elem or name.replace("_", "-")
@@ -117,7 +114,8 @@ class AnimateDiffParams:
     """Everything one AnimateDiff generation needs from the user.
 
     Field names are the reference extension's API keys and their order is its
-    positional order, so existing API scripts keep working.
+    positional order, so existing API scripts keep working: new parameters
+    are only ever added after ``request_id``.
     """
 
     model: str = param(
@@ -132,6 +130,7 @@ class AnimateDiffParams:
         "Output formats. At least one of GIF, MP4, WEBP, WEBM, PNG is required. TXT writes the infotext beside "
         "the video. Frame (API only) also returns the frames.",
         "checkboxes", aliases=("formats", "save_format"), infotext="never", elem="save-format",
+        setting="animatediff_default_save_formats",
         default_text="setting `animatediff_default_save_formats` (`GIF`, `PNG`)")
     enable: bool = param(
         False, Bool(), "Enable AnimateDiff",
@@ -210,6 +209,18 @@ class AnimateDiffParams:
         "", SafeName(max_len=128), "Request id",
         "API only: appended to output file names and written to the infotext.", "hidden", infotext="if_set",
         range_text='≤ 128 characters, none of `/ \\ : * ? " < > |` or control characters')
+
+    prompt_interp: str = param(
+        "", Choice(("", *INTERPOLATIONS)), "Prompt travel interpolation",
+        "How frames between two keyframes of a travel prompt (lines such as \"8: a dog\") mix the keyframes' "
+        "conditionings: slerp (spherical; keeps their magnitude) or lerp (linear). Empty = setting "
+        "animatediff_prompt_interp (slerp). Written to the infotext when it is not slerp.",
+        "radio", infotext="if_set", setting="animatediff_prompt_interp")
+    freenoise: bool = param(
+        False, Bool(), "FreeNoise",
+        "For videos longer than the context batch size: the starting noise of every later window is a shuffled "
+        "reuse of the frames one context before it (FreeNoise), so long videos stay coherent. Only the first "
+        "context's frames then use their own seeds.", "checkbox", infotext="if_set")
 
     def __post_init__(self) -> None:
         self.validate()
