@@ -112,7 +112,7 @@ def _travel_preview(prompt, video_length, batch_size):
         params = P.AnimateDiffParams(enable=True, video_length=video_length, batch_size=batch_size)
         found = travel.parse(prompt, params.resolve())
     except ValueError as e:
-        return f"**Prompt travel:** {e}"
+        return f"⚠️ {html.escape(str(e).removeprefix('AnimateDiff: '))}"
     if found is None:
         return ""
     lines = found.describe(params.resolve().video_length).splitlines()

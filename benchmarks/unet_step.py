@@ -130,17 +130,21 @@ def child_main(args):
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     unet, model = build(args.kind, device, dtype, args.spatial_attention)
     inputs = make_inputs(args, device, dtype, 2048 if mm.get_kind(args.kind).is_sdxl else 768)
+    peak = peak_bytes(lambda: run_once(unet, model, inputs, args.frames, args.child == "injected"), device)
+    print(json.dumps({"peak_bytes": peak}))
+
+
+def peak_bytes(fn, device):
+    """Memory that fn() adds at its peak over what was held before it (bytes)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
         base = _reset_peak_rss()
-    run_once(unet, model, inputs, args.frames, args.child == "injected")
+    fn()
     if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = _proc_status_kib("VmHWM") * 1024 - base
-    print(json.dumps({"peak_bytes": peak}))
+        return torch.cuda.max_memory_allocated() - base
+    return _proc_status_kib("VmHWM") * 1024 - base
 
 
 def _proc_status_kib(key):
