@@ -273,9 +273,9 @@ def test_empty_values():
 def test_paste_field_names():
     assert paste_field_names(False) == (
         "model", "enable", "video_length", "fps", "loop_number", "closed_loop",
-        "batch_size", "stride", "overlap", "interp", "interp_x",
+        "batch_size", "stride", "overlap", "interp", "interp_x", "prompt_interp", "freenoise",
     )
-    assert paste_field_names(True)[-4:] == (
+    assert paste_field_names(True)[-6:-2] == (
         "latent_power", "latent_scale", "latent_power_last", "latent_scale_last",
     )
     for name in ("format", "request_id", "video_source", "video_path", "last_frame"):
@@ -287,3 +287,11 @@ def test_format_and_request_id_are_never_pasted():
     fields = paste_fields(text, True)
     assert "format" not in fields and "request_id" not in fields
     assert parse_infotext(text)["request_id"] == "secret"
+
+
+def test_travel_and_freenoise_options_are_written_when_set_and_pasted():
+    text = write(enabled(prompt_interp="lerp", freenoise=True, video_length=32))
+    assert "prompt_interp: lerp" in text and "freenoise: True" in text
+    assert paste_fields(text, False)["prompt_interp"] == "lerp" and paste_fields(text, False)["freenoise"] is True
+    plain = write(enabled())
+    assert "prompt_interp" not in plain and "freenoise" not in plain

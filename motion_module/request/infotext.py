@@ -36,7 +36,7 @@ INFOTEXT_KEY = "AnimateDiff"
 # The entry's order: the reference writes enable first, then the parameters
 # every run has, what was set, the module's hash and schedule, and img2img's.
 _ALWAYS = sorted((n for n, s in SPECS.items() if s.infotext == "always"), key=lambda n: n != "enable")
-_IF_SET = [n for n, s in SPECS.items() if s.infotext == "if_set"]
+_IF_SET = [n for n, s in SPECS.items() if s.infotext in ("when_set", "if_set")]
 _IMG2IMG = [n for n, s in SPECS.items() if s.infotext == "img2img"]
 
 # Keys that are not parameters but are typed when read. version and

@@ -58,7 +58,8 @@ class Spec:
     ui: the component kind ("model", "checkbox", "checkboxes", "number",
         "slider", "radio", "video", "textbox", "image", "hidden").
     infotext: "always" (written and pasted), "img2img" (written and pasted
-        in img2img only), "if_set" (written when not empty, never pasted) or
+        in img2img only), "when_set" (written when not empty, and pasted),
+        "if_set" (written when not empty, never pasted: per-request values) or
         "never".
     resolved: the ``ResolvedParams`` attribute whose value the infotext
         records: what ran (16 frames, not 0 = automatic; the frames per
@@ -94,7 +95,7 @@ class Spec:
 
     @property
     def pasted(self) -> bool:
-        return self.infotext in ("always", "img2img")
+        return self.infotext in ("always", "img2img", "when_set")
 
 
 def param(default, kind: Kind, label: str, hint: str, ui: str, **more) -> Any:
@@ -215,12 +216,12 @@ class AnimateDiffParams:
         "How frames between two keyframes of a travel prompt (lines such as \"8: a dog\") mix the keyframes' "
         "conditionings: slerp (spherical; keeps their magnitude) or lerp (linear). Empty = setting "
         "animatediff_prompt_interp (slerp). Written to the infotext when it is not slerp.",
-        "radio", infotext="if_set", setting="animatediff_prompt_interp")
+        "radio", infotext="when_set", setting="animatediff_prompt_interp")
     freenoise: bool = param(
         False, Bool(), "FreeNoise",
         "For videos longer than the context batch size: the starting noise of every later window is a shuffled "
         "reuse of the frames one context before it (FreeNoise), so long videos stay coherent. Only the first "
-        "context's frames then use their own seeds.", "checkbox", infotext="if_set")
+        "context's frames then use their own seeds.", "checkbox", infotext="when_set")
 
     def __post_init__(self) -> None:
         self.validate()
