@@ -64,3 +64,46 @@ def test_bad_travel_is_refused_naming_the_line(webui, motion_modules, prompt, wo
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "prompt" and words in r.json()["detail"] and "line 2" in r.json()["detail"]
     assert plain_images(webui) == baseline
+
+
+def _travel_differs_from_plain(webui, motion_modules, **payload):
+    """(travel frames, its infotexts, plain frames) for one request shape, 8 frames."""
+    def once(prompt):
+        out = run(webui, prompt=prompt, **payload, alwayson_scripts={"AnimateDiff": {"args": [{
+            "enable": True, "model": motion_modules["v2"], "video_length": 8, "format": ["GIF"]}]}})
+        videos = [gif_frames(decode(image))[0] for image in out["images"]]
+        return videos, json.loads(out["info"])["infotexts"]
+
+    travel, infotexts = once("0: a cat\n4: a dog")
+    plain, _ = once("a cat")
+    return travel, infotexts, plain
+
+
+def test_travel_with_hires_fix(webui, motion_modules):
+    travel, infotexts, plain = _travel_differs_from_plain(
+        webui, motion_modules, enable_hr=True, hr_scale=1.5, hr_upscaler="Latent", hr_second_pass_steps=1,
+        denoising_strength=0.5)
+    assert len(travel[0]) == 8 and travel[0][0].shape == (96, 96, 3)
+    assert infotexts[0].startswith("0: a cat\n4: a dog\n")
+    assert np.abs(travel[0][7] - plain[0][7]).mean() > np.abs(travel[0][0] - plain[0][0]).mean()
+
+
+def test_travel_in_img2img(webui, motion_modules):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype("uint8")).save(buf, format="PNG")
+    travel, infotexts, plain = _travel_differs_from_plain(
+        webui, motion_modules, route="img2img", init_images=[base64.b64encode(buf.getvalue()).decode()],
+        denoising_strength=0.9)
+    assert len(travel[0]) == 8 and infotexts[0].startswith("0: a cat\n4: a dog\n")
+    assert any(not np.array_equal(a, b) for a, b in zip(travel[0], plain[0]))
+
+
+def test_travel_with_batch_count(webui, motion_modules):
+    travel, infotexts, _ = _travel_differs_from_plain(webui, motion_modules, n_iter=2)
+    assert len(travel) == 2 and all(len(v) == 8 for v in travel)
+    assert all(text.startswith("0: a cat\n4: a dog\n") for text in infotexts)
