@@ -25,6 +25,7 @@ from modules.processing import approximation_indexes, images_tensor_to_samples
 from .. import motion_module as mm
 from ..motion_module.context.freenoise import reschedule
 from ..motion_module.init_latent import blend, blend_weights
+from ..motion_module.prompt_travel import DEFAULT_INTERPOLATION
 from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
@@ -84,10 +85,10 @@ def arm(p, run: Run):
     run.model = models.load(model_path)
     run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved))
-    # prompt_interp is written only when travel ran with something other than slerp.
-    method = run.travel.method if run.travel is not None else "slerp"
+    # prompt_interp is written only when travel ran with something other than the default.
+    method = run.travel.method if run.travel is not None else DEFAULT_INTERPOLATION
     params = dataclasses.replace(run.params, model=_relative(model_path),
-                                 prompt_interp="" if method == "slerp" else method)
+                                 prompt_interp="" if method == DEFAULT_INTERPOLATION else method)
     p.extra_generation_params[INFOTEXT_KEY] = format_infotext(
         params, run.resolved, mm_hash=run.model.sha256, schedule=schedule_for(run.model).label,
         is_img2img=run.is_img2img)

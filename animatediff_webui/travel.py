@@ -29,14 +29,15 @@ class Plan:
     warned: bool = False
 
 
-def source_prompt(prompt, warn=logger.warning):
+def source_prompt(prompt):
     """The prompt text travel reads: a string, or the first of a list that
     another extension (Dynamic Prompts) made."""
     if isinstance(prompt, str):
         return prompt
     if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], str):
         if prompt_travel.has_keyframes(prompt[0]):
-            warn("AnimateDiff: the prompt is a list (made by another extension); prompt travel reads its first entry")
+            logger.warning("AnimateDiff: the prompt is a list (made by another extension); prompt travel reads its "
+                           "first entry")
         return prompt[0]
     return ""
 
@@ -54,7 +55,7 @@ def prepare(p, run, method: str):
     for warning in travel.warnings:
         logger.warning("%s", warning)
     r = run.resolved
-    wrap = r.video_length > r.context_length and r.closed_loop in ("R+P", "A")
+    wrap = prompt_travel.wraps(r.video_length, r.context_length, r.closed_loop)
     run.travel = Plan(travel, prompt_travel.schedule(travel.keyframes, r.video_length, wrap), method)
 
 
@@ -107,11 +108,11 @@ def on_cfg_denoiser(params):
     plan = getattr(current, "travel", None)
     if plan is None:
         return
-    frames = current.resolved.video_length
-    if _rows(params.text_cond) % frames:
+    frames, rows = current.resolved.video_length, _rows(params.text_cond)
+    if rows % frames:
         if not plan.warned:
             logger.warning("AnimateDiff: prompt travel skipped: the conditioning has %d rows for %d frames "
-                           "(AND in the prompt?)", _rows(params.text_cond), frames)
+                           "(AND in the prompt?)", rows, frames)
             plan.warned = True
         return
     params.text_cond = prompt_travel.travel_rows(params.text_cond, frames, plan.schedule, plan.method)

@@ -25,8 +25,12 @@ import torch
 from .errors import ParamError
 
 _KEYFRAME = re.compile(r"^\s*(\d+)\s*:(.*)$")
-#: Interpolation methods between keyframe conditionings.
+#: Interpolation methods between keyframe conditionings; the first is the default.
 INTERPOLATIONS = ("slerp", "lerp")
+DEFAULT_INTERPOLATION = INTERPOLATIONS[0]
+#: Closed-loop modes in which travel wraps from the last keyframe to the first
+#: (on videos longer than the context); the others hold the end keyframes.
+WRAPPING_MODES = ("R+P", "A")
 # Above this |cos| two conditionings are treated as parallel and lerped
 # (slerp divides by sin of the angle), as the reference does.
 _PARALLEL = 0.9995
@@ -151,6 +155,11 @@ def schedule(keyframes: list[int], frames: int, wrap: bool) -> list[tuple[int, i
     return out
 
 
+def wraps(video_length: int, context_length: int, closed_loop: str) -> bool:
+    """Whether travel crosses the loop boundary (the reference's rule)."""
+    return video_length > context_length and closed_loop in WRAPPING_MODES
+
+
 def _pad_tokens(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Equal token counts, as the WebUI makes them for one batch: the shorter
     conditioning repeats its last token vector (prompt_parser.reconstruct_cond_batch)."""
@@ -193,7 +202,7 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return torch.lerp(a, b, t) if t else a.clone()
 
 
-def interpolate(a, b, t: float, method: str = "slerp"):
+def interpolate(a, b, t: float, method: str = DEFAULT_INTERPOLATION):
     """One frame's conditioning between keyframe conditionings a and b
     (tensors, or dicts of tensors as SDXL's crossattn/vector)."""
     if isinstance(a, dict):
@@ -203,7 +212,7 @@ def interpolate(a, b, t: float, method: str = "slerp"):
     return (slerp if method == "slerp" else lerp)(a, b, t)
 
 
-def travel_rows(cond, frames: int, plan: list[tuple[int, int, float]], method: str = "slerp"):
+def travel_rows(cond, frames: int, plan: list[tuple[int, int, float]], method: str = DEFAULT_INTERPOLATION):
     """Replace the rows of a per-frame conditioning batch (videos × frames rows,
     video-major; a tensor or SDXL's dict) by the travelled ones: frame i of
     every video gets ``interpolate(row[a], row[b], t)`` of that video's rows."""

@@ -170,3 +170,11 @@ def test_travel_on_a_real_unet():
     assert to_cat[0] < to_dog[0] and to_cat[-1] > to_dog[-1]
     share = [c / (c + d) for c, d in zip(to_cat, to_dog)]  # 0 = all cat, 1 = all dog
     assert all(b > a for a, b in zip(share, share[1:])), share
+
+
+def test_travel_wraps_only_for_closed_loops_longer_than_the_context():
+    from motion_module.prompt_travel import wraps
+
+    assert wraps(32, 16, "R+P") and wraps(32, 16, "A")
+    assert not wraps(32, 16, "R-P") and not wraps(32, 16, "N")
+    assert not wraps(16, 16, "R+P") and not wraps(8, 8, "A")  # one window: nothing to wrap around

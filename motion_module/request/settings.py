@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ..context.fuse import FUSES
-from ..prompt_travel import INTERPOLATIONS
+from ..prompt_travel import DEFAULT_INTERPOLATION, INTERPOLATIONS
 from ..values import Bool, Choice, ChoiceList, Setting, Text
 from ..video.formats import FILE_FORMATS
 from ..video.options import WRITER_SETTINGS
@@ -36,7 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Also save a grid image of each video's frames (when the WebUI saves grids)",
             "Save the WebUI's grid image of a video's frames as well (only when the WebUI's own grid saving is "
             "on). Off: a video is saved as a video, with no grid beside it.", "checkbox"),
-    Setting("animatediff_prompt_interp", "slerp", Choice(INTERPOLATIONS),
+    Setting("animatediff_prompt_interp", DEFAULT_INTERPOLATION, Choice(INTERPOLATIONS),
             "Prompt travel: how frames between keyframes mix the keyframes' conditionings",
             "Prompt travel between keyframes: `slerp` (spherical) or `lerp` (linear); the API key `prompt_interp` "
             "overrides it per request.", "radio"),
