@@ -28,7 +28,7 @@ LAYOUT = (
     ("video_length", "fps", "loop_number"),
     ("closed_loop", "batch_size", "stride", "overlap"),
     ("interp", "interp_x"),
-    ("freenoise", "prompt_interp"),
+    ("freenoise", "prompt_interp", "motion_scale"),
     ("video_source",),
     ("video_path",),
     ("latent_power", "latent_scale"),

@@ -33,9 +33,10 @@ MARKER = "_animatediff_injection"
 class RunState:
     """Shared by all pieces of one injection: what the current UNet call holds."""
 
-    def __init__(self, frames: int):
+    def __init__(self, frames: int, motion_scale: float = 1.0):
         self.frames = frames  # frames per video in the call being computed
         self.active = True    # False while a call runs the plain UNet
+        self.motion_scale = motion_scale
 
 
 class TemporalSlot(nn.Module):
@@ -49,7 +50,7 @@ class TemporalSlot(nn.Module):
     def forward(self, x):
         if not self.state.active:
             return x
-        return self.module(x, self.state.frames)
+        return self.module(x, self.state.frames, self.state.motion_scale)
 
 
 def _unet_levels(unet) -> int:
@@ -104,11 +105,14 @@ class Injection:
     """One motion model injected into one UNet. Use `inject()` unless you need
     to apply and remove in separate places (as the WebUI script does)."""
 
-    def __init__(self, unet, model, frames: int = 16, context=None):
+    def __init__(self, unet, model, frames: int = 16, context=None, motion_scale: float = 1.0):
+        """`motion_scale` multiplies each motion module's residual: 1 is the
+        module as trained, 0 the image model's features (but v1 and HotShot
+        keep their GroupNorm over all frames), above 1 exaggerates motion."""
         self.unet = unet
         self.model = model
         self.context = context
-        self.state = RunState(frames)
+        self.state = RunState(frames, motion_scale)
         self._frames = frames
         self._points = injection_points(unet, model)
         self._slots = []
@@ -222,9 +226,9 @@ class Injection:
 
 
 @contextmanager
-def inject(unet, model, frames: int = 16, context=None):
+def inject(unet, model, frames: int = 16, context=None, motion_scale: float = 1.0):
     """Inject `model` into `unet` for the `with` block; always restored on exit."""
-    injection = Injection(unet, model, frames=frames, context=context).apply()
+    injection = Injection(unet, model, frames=frames, context=context, motion_scale=motion_scale).apply()
     try:
         yield injection
     finally:

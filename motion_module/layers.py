@@ -124,7 +124,7 @@ class TemporalTransformer(nn.Module):
         joint = x.view(bf // frames, frames, c, h * w).transpose(1, 2)
         return self.norm(joint).transpose(1, 2).reshape(bf, c, h, w)
 
-    def forward(self, x, frames: int):
+    def forward(self, x, frames: int, scale: float = 1.0):
         bf, c, h, w = x.shape
         videos = bf // frames
         hidden = self._normalise(x, frames)
@@ -138,7 +138,9 @@ class TemporalTransformer(nn.Module):
                 chunk = block(chunk)
             out[start:start + rows] = self.proj_out(chunk)
         out = out.view(videos, h * w, frames, c).permute(0, 2, 3, 1).reshape(bf, c, h, w)
-        return out + x
+        # Motion scale multiplies the residual, so 1 is the module as trained
+        # and 0 leaves the image model's features untouched.
+        return (out if scale == 1.0 else out * scale) + x
 
 
 class MotionModule(nn.Module):
@@ -156,7 +158,9 @@ class MotionModule(nn.Module):
     def max_frames(self) -> int:
         return self.temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.max_len
 
-    def forward(self, x, frames: int):
+    def forward(self, x, frames: int, scale: float = 1.0):
+        if scale == 0.0:
+            return x
         dtype = x.dtype
         weight_dtype = self.temporal_transformer.proj_in.weight.dtype
-        return self.temporal_transformer(x.to(weight_dtype), frames).to(dtype)
+        return self.temporal_transformer(x.to(weight_dtype), frames, scale).to(dtype)

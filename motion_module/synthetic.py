@@ -75,3 +75,54 @@ def save_random_checkpoint(path, kind: str, seed: int = 0, dtype=torch.float16, 
     else:
         torch.save(sd, path)
     return path
+
+
+# The SD1.5 UNet's spatial transformers in diffusers naming (the v3 adapter's
+# targets): (block path, channels), and the text encoder's width for attn2.
+_SD15_ATTENTIONS = (
+    *((f"down_blocks.{i}.attentions.{j}", c) for i, c in enumerate((320, 640, 1280)) for j in range(2)),
+    *((f"up_blocks.{i}.attentions.{j}", c) for i, c in zip((1, 2, 3), (1280, 640, 320)) for j in range(3)),
+    ("mid_block.attentions.0", 1280),
+)
+_SD15_CONTEXT = 768
+
+
+def _motion_lora_targets(kind, channels):
+    with torch.device("meta"):
+        model = MotionModel(get_kind(kind), get_kind(kind).default_max_frames, channels)
+    return [(name, m.in_features, m.out_features) for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and ".attention_blocks." in name]
+
+
+def _adapter_targets():
+    return [(f"{block}.transformer_blocks.0.{attn}.{proj}",
+             _SD15_CONTEXT if attn == "attn2" and proj in ("to_k", "to_v") else width, width)
+            for block, width in _SD15_ATTENTIONS for attn in ("attn1", "attn2")
+            for proj in ("to_q", "to_k", "to_v", "to_out.0")]
+
+
+def random_lora(what: str = "motion", naming: str = "official", kind: str = "v2", rank: int = 64, seed: int = 0,
+                std: float = 0.05, channels=None, dtype=torch.float32, alpha=None) -> dict:
+    """A random motion LoRA (what="motion", for the layers of `kind`) or v3
+    adapter (what="adapter") as the official file ("official") or the A1111
+    re-save ("a1111") holds it. Values are fp16-exact, so an fp16 re-save of
+    an fp32 file holds the same numbers."""
+    targets = _motion_lora_targets(kind, channels) if what == "motion" else _adapter_targets()
+    generator = torch.Generator().manual_seed(seed)
+    sd = {}
+    for module, fan_in, fan_out in targets:
+        down = (torch.randn(rank, fan_in, generator=generator) * std).to(torch.float16).to(dtype)
+        up = (torch.randn(fan_out, rank, generator=generator) * std).to(torch.float16).to(dtype)
+        if naming == "official":
+            path, proj = module.removesuffix(".0").rsplit(".", 1)
+            sd[f"{path}.processor.{proj}_lora.down.weight"] = down
+            sd[f"{path}.processor.{proj}_lora.up.weight"] = up
+        elif naming == "a1111":
+            key = module.replace(".", "_") if what == "motion" else "lora_unet_" + module.replace(".", "_")
+            sd[f"{key}.lora_down.weight"] = down
+            sd[f"{key}.lora_up.weight"] = up
+            if alpha is not None:
+                sd[f"{key}.alpha"] = torch.tensor(float(alpha))
+        else:
+            raise ValueError(f"naming must be 'official' or 'a1111', got {naming!r}")
+    return sd

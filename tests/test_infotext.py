@@ -273,9 +273,9 @@ def test_empty_values():
 def test_paste_field_names():
     assert paste_field_names(False) == (
         "model", "enable", "video_length", "fps", "loop_number", "closed_loop",
-        "batch_size", "stride", "overlap", "interp", "interp_x", "prompt_interp", "freenoise",
+        "batch_size", "stride", "overlap", "interp", "interp_x", "prompt_interp", "freenoise", "motion_scale",
     )
-    assert paste_field_names(True)[-6:-2] == (
+    assert paste_field_names(True)[-7:-3] == (
         "latent_power", "latent_scale", "latent_power_last", "latent_scale_last",
     )
     for name in ("format", "request_id", "video_source", "video_path", "last_frame"):
@@ -295,3 +295,11 @@ def test_travel_and_freenoise_options_are_written_when_set_and_pasted():
     assert paste_fields(text, False)["prompt_interp"] == "lerp" and paste_fields(text, False)["freenoise"] is True
     plain = write(enabled())
     assert "prompt_interp" not in plain and "freenoise" not in plain
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 2.0])
+def test_motion_scale_is_written_when_not_one_and_pasted(scale):
+    text = write(enabled(motion_scale=scale))
+    assert f"motion_scale: {scale!r}" in text
+    assert paste_fields(text, False)["motion_scale"] == scale
+    assert "motion_scale" not in write(enabled(motion_scale=1.0))

@@ -68,6 +68,7 @@ def test_defaults():
         "interp": "Off", "interp_x": 10, "video_source": None, "video_path": "",
         "latent_power": 1.0, "latent_scale": 32.0, "latent_power_last": 1.0,
         "latent_scale_last": 32.0, "request_id": "", "prompt_interp": "", "freenoise": False,
+        "motion_scale": 1.0,
     }
     assert p.last_frame is None
 

@@ -27,7 +27,7 @@ import re
 from typing import Any, Callable
 
 from ..values import parse_bool
-from .params import SPECS, AnimateDiffParams, ParamError, ResolvedParams, coerce_field
+from .params import SPECS, AnimateDiffParams, ParamError, ResolvedParams, coerce_field, default_of
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def format_infotext(
         return getattr(resolved, ran) if ran else getattr(params, name)
 
     pairs: list[tuple[str, Any]] = [(name, value(name)) for name in _ALWAYS]
-    optional = [(name, value(name)) for name in _IF_SET]
-    optional += [("mm_hash", short_hash(mm_hash)), ("schedule", sanitize_schedule(schedule))]
+    pairs.extend((name, value(name)) for name in _IF_SET if value(name) != default_of(name))
+    optional = [("mm_hash", short_hash(mm_hash)), ("schedule", sanitize_schedule(schedule))]
     pairs.extend((key, value) for key, value in optional if value)
     if is_img2img:
         pairs.extend((name, value(name)) for name in _IMG2IMG)

@@ -58,9 +58,9 @@ class Spec:
     ui: the component kind ("model", "checkbox", "checkboxes", "number",
         "slider", "radio", "video", "textbox", "image", "hidden").
     infotext: "always" (written and pasted), "img2img" (written and pasted
-        in img2img only), "when_set" (written when not empty, and pasted),
-        "if_set" (written when not empty, never pasted: per-request values) or
-        "never".
+        in img2img only), "when_set" (written when not the default, and
+        pasted), "if_set" (written when not the default, never pasted:
+        per-request values) or "never".
     resolved: the ``ResolvedParams`` attribute whose value the infotext
         records: what ran (16 frames, not 0 = automatic; the frames per
         pass, the overlap and the dilation levels actually used).
@@ -222,6 +222,12 @@ class AnimateDiffParams:
         "For videos longer than the context batch size: the starting noise of every later window is a shuffled "
         "reuse of the frames one context before it (FreeNoise), so long videos stay coherent. Only the first "
         "context's frames then use their own seeds.", "checkbox", infotext="when_set")
+    motion_scale: float = param(
+        1.0, Float(0.0, 2.0), "Motion scale",
+        "Strength of the motion: each motion module's contribution is multiplied by this. 0 gives the image "
+        "model's frames (v1 and HotShot-XL still normalise over all frames), 1 the module as trained, above 1 "
+        "exaggerates the motion. Written to the infotext when it is not 1.", "slider", step=0.05,
+        infotext="when_set")
 
     def __post_init__(self) -> None:
         self.validate()
