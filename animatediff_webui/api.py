@@ -19,7 +19,9 @@ from ..motion_module.request.docs import parameter_listing
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
 from ..motion_module.request.params import ParamError, check_context_fits, from_script_args
 
-from . import asgi, inputs, models, travel
+from modules import shared
+
+from . import asgi, inputs, models, motion_lora, travel
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -53,14 +55,25 @@ def validate_body(body) -> None:
         return
     params, source_frames = inputs.decode(params)
     resolved = params.resolve(source_frames)
-    travel.parse(body.get("prompt", ""), resolved)  # a malformed travel prompt is refused here
+    prompt = travel.source_prompt(body.get("prompt", ""))
+    travel.parse(prompt, resolved)  # a malformed travel prompt is refused here
+    loras = motion_lora.tagged_motion_loras(prompt)  # malformed LoRA tags too
     if not params.model:
+        if loras and getattr(shared.sd_model, "is_sdxl", False):
+            _refuse_loras(loras, "an SDXL checkpoint's motion module")
         return
     try:
         detection = probe(models.resolve(params.model, sd_is_xl=False))
     except MotionModuleError as e:  # unreadable or not a motion module
         raise ParamError("model", f"'model' {params.model!r} cannot be used: {e}") from e
     check_context_fits(resolved, detection.max_frames, f"the {detection.kind.name} motion module {params.model!r}")
+    if loras and detection.kind.is_sdxl:
+        _refuse_loras(loras, f"the {detection.kind.name} motion module {params.model!r}")
+
+
+def _refuse_loras(names, module):
+    raise ParamError("prompt", f"motion LoRAs are trained for the SD1.5 motion modules and cannot go on {module}; "
+                               f"remove {', '.join(map(repr, names))} from the prompt")
 
 
 def args_from_infotext(body: dict, is_img2img: bool):

@@ -25,12 +25,13 @@ from modules.processing import approximation_indexes, images_tensor_to_samples
 from .. import motion_module as mm
 from ..motion_module.context.freenoise import reschedule
 from ..motion_module.init_latent import blend, blend_weights
+from ..motion_module.lora import apply_motion_loras, check_compatible, describe_skipped
 from ..motion_module.prompt_travel import DEFAULT_INTERPOLATION
 from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
 
-from . import models, settings
+from . import models, motion_lora, settings
 from .log import logger
 
 ATTR = "animatediff_run"
@@ -45,6 +46,8 @@ class Run:
     injection: object = None  # built once in `arm`, applied while p.sample runs
     travel: object = None  # prompt travel plan (travel.py), when the prompt has keyframes
     base_latent: object = None  # img2img init latent before blending (built once per run)
+    motion_loras: list = dataclasses.field(default_factory=list)  # [(name, LoraFile, multiplier)]
+    loras_reported: bool = False
 
 
 def get(p):
@@ -84,7 +87,10 @@ def arm(p, run: Run):
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
     run.model = models.load(model_path)
     run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
-                                 context=context_options(run.resolved))
+                                 context=context_options(run.resolved), motion_scale=run.params.motion_scale)
+    # The whole prompt as the user wrote it (styles applied, every keyframe line).
+    run.motion_loras = motion_lora.motion_loras(p.all_prompts[0] if p.all_prompts else "")
+    check_compatible(run.model, [name for name, _, _ in run.motion_loras])
     # prompt_interp is written only when travel ran with something other than the default.
     method = run.travel.method if run.travel is not None else DEFAULT_INTERPOLATION
     params = dataclasses.replace(run.params, model=_relative(model_path),
@@ -111,13 +117,32 @@ def _sample(p, run: Run, original, *args, **kwargs):
     if mm.remove_any(sd_model.model.diffusion_model):
         logger.warning("removed a motion module left in the UNet by an earlier run")
     saved = _save_schedule(sd_model)
+    loras = None
     try:
         run.injection.apply()
         _set_schedule(sd_model, schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000))))
+        if run.motion_loras:
+            loras = apply_motion_loras(run.model, run.motion_loras)
+            _report_loras(run, loras)
         return original(*args, **kwargs)
     finally:
-        run.injection.remove()
-        _restore_schedule(sd_model, saved)
+        try:
+            if loras is not None:
+                loras.remove()
+        finally:
+            run.injection.remove()
+            _restore_schedule(sd_model, saved)
+
+
+def _report_loras(run: Run, loras):
+    if run.loras_reported:
+        return
+    run.loras_reported = True
+    names = ", ".join(f"{name} ({multiplier:g})" for name, _, multiplier in run.motion_loras)
+    logger.info("motion LoRA: %s on the %s motion module", names, run.model.kind)
+    for name, keys in loras.skipped.items():
+        logger.warning("motion LoRA %r: no matching layers in the %s motion module for %s; those entries are "
+                       "skipped", name, run.model.kind, describe_skipped(keys))
 
 
 def _save_schedule(sd_model):
@@ -151,6 +176,7 @@ def finish(p):
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
         run.model = run.injection = run.base_latent = run.travel = None
+        run.motion_loras = []
 
 
 def reschedule_noise(p, run: Run):

@@ -38,15 +38,19 @@ def _read_safetensors(path):
 
 
 def _read_pickle(path, mmap=False):
+    # torch.serialization.load, not torch.load: the WebUI replaces torch.load
+    # with a checker that rejects what torch >= 2.1 writes (.format_version)
+    # and returns None instead of raising. weights_only=True is the safety.
+    load = torch.serialization.load
     try:
         if mmap:
             try:
                 # Only zip-format checkpoints can be memory-mapped; others load normally.
-                return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+                return load(str(path), map_location="cpu", weights_only=True, mmap=True)
             except RuntimeError as e:
                 if "zip" not in str(e).lower():
                     raise
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        return load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "Weights only" in str(e):
             raise CheckpointError(

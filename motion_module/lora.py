@@ -49,34 +49,44 @@ class LoraError(MotionModuleError):
 @dataclass(frozen=True)
 class LoraTag:
     name: str
-    multiplier: float  # the tag's UNet multiplier: motion layers are UNet layers
+    multiplier: float | None  # the tag's UNet multiplier (motion layers are UNet layers); None if unreadable
+    text: str
 
 
 def lora_tags(text: str) -> list[LoraTag]:
-    """The ``<lora:…>`` tags of a prompt, each name once.
+    """Every ``<lora:…>``/``<lyco:…>`` tag of a prompt, in order.
 
     The multiplier is the one the WebUI uses for UNet layers: the third
-    number, else the second, else 1 (``unet=``/``te=`` override). A name given
-    twice with different multipliers is refused: a video has one motion
-    module, so the two cannot both hold."""
-    found: dict[str, float] = {}
+    number, else the second, else 1 (``unet=``/``te=`` override it)."""
+    tags = []
     for match in _TAG.finditer(text or ""):
         items = match.group(2).split(":")
         positional = [item for item in items if "=" not in item]
         named = dict(item.split("=", 1) for item in items if "=" in item)
-        name = positional[0].strip() if positional else ""
         try:
             te = float(named.get("te", positional[1] if len(positional) > 1 else 1.0))
             unet = float(named.get("unet", positional[2] if len(positional) > 2 else te))
         except ValueError:
-            raise ParamError("prompt", f"the LoRA tag {match.group(0)!r} has a weight that is not a number") from None
-        if not name:
-            continue
-        if name in found and found[name] != unet:
-            raise ParamError("prompt", f"the LoRA {name!r} is tagged twice with different weights ({found[name]:g} "
-                                       f"and {unet:g}); give it once")
-        found[name] = unet
-    return [LoraTag(name, multiplier) for name, multiplier in found.items()]
+            unet = None
+        if positional and positional[0].strip():
+            tags.append(LoraTag(positional[0].strip(), unet, match.group(0)))
+    return tags
+
+
+def motion_tags(tags: Sequence[LoraTag]) -> list[LoraTag]:
+    """The motion LoRAs of a video, each once (a prompt-travel prompt may
+    repeat a tag in several keyframe lines). ParamError("prompt") for a
+    weight that is not a number or one name with two weights: a video has one
+    motion module, so both cannot hold."""
+    found: dict[str, LoraTag] = {}
+    for tag in tags:
+        if tag.multiplier is None:
+            raise ParamError("prompt", f"the motion LoRA tag {tag.text!r} has a weight that is not a number")
+        seen = found.setdefault(tag.name, tag)
+        if seen.multiplier != tag.multiplier:
+            raise ParamError("prompt", f"the motion LoRA {tag.name!r} is tagged with two weights ({seen.text} and "
+                                       f"{tag.text}); give it one")
+    return list(found.values())
 
 
 @dataclass(frozen=True)
@@ -183,15 +193,20 @@ class AppliedLoras:
         self.remove()
 
 
+def check_compatible(model, names: Sequence[str]) -> None:
+    """LoraError when motion LoRAs cannot go on this kind of motion module at all."""
+    if names and model.is_sdxl:
+        raise LoraError(f"motion LoRAs are trained for the SD1.5 motion modules; the {model.kind} motion module "
+                        f"has other layer widths. Remove {', '.join(map(repr, names))} from the prompt")
+
+
 def apply_motion_loras(model, loras: Sequence[tuple[str, LoraFile, float]]) -> AppliedLoras:
     """Merge ``(name, file, multiplier)`` motion LoRAs into ``model``.
 
     Entries without a layer in this module (the mid-block entries on v1/v3)
     are skipped and reported; anything else that does not fit is refused
     before a weight changes."""
-    if model.is_sdxl:
-        raise LoraError(f"motion LoRAs are trained for the SD1.5 motion modules; the {model.kind} motion module "
-                        f"has other layer widths. Remove {', '.join(repr(n) for n, _, _ in loras)} from the prompt")
+    check_compatible(model, [name for name, _, _ in loras])
     layers = {name.replace(".", "_"): module for name, module in model.named_modules()
               if isinstance(module, nn.Linear)}
     updates: dict[str, list] = {}

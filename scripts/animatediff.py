@@ -34,9 +34,9 @@ PACKAGE = _extension_package()
 
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
-api, inputs, log, outputs, run, settings, ui = (
+api, inputs, log, motion_lora, outputs, run, settings, ui = (
     importlib.import_module(f"{PACKAGE}.animatediff_webui.{name}")
-    for name in ("api", "inputs", "log", "outputs", "run", "settings", "ui"))
+    for name in ("api", "inputs", "log", "motion_lora", "outputs", "run", "settings", "ui"))
 travel = importlib.import_module(f"{PACKAGE}.animatediff_webui.travel")
 _params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
 ParamError, from_script_args = _params.ParamError, _params.from_script_args
@@ -68,6 +68,7 @@ class AnimateDiffScript(scripts.Script):
         try:
             params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
             if not params.enable:
+                motion_lora.note_unused(p.prompt)
                 return
             params, source_frames = inputs.decode(params)
             current = run.prepare(p, params, self.is_img2img, source_frames)
@@ -86,6 +87,10 @@ class AnimateDiffScript(scripts.Script):
         except ValueError as e:  # wrong model family, unknown model, frames over the limit...
             logger.error("%s", e)
             run.refuse(p, e)
+
+    def after_extra_networks_activate(self, p, *args, **kwargs):
+        # Also without AnimateDiff: the official v3 adapter works like its re-saved twin.
+        motion_lora.fill_official_adapters()
 
     def before_process_batch(self, p, *args, **kwargs):
         current = run.get(p)

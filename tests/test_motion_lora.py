@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 import motion_module as mm
 from motion_module.errors import ParamError
 from motion_module.lora import (ADAPTER, MOTION, LoraError, apply_motion_loras, describe_skipped, file_kind,
-                                lora_tags, parse_lora, read_lora)
+                                lora_tags, motion_tags, parse_lora, read_lora)
 from motion_module.synthetic import random_lora, random_model
 from unets import SD15_TEST_CHANNELS, channels_for, inputs, unet_for
 
@@ -40,17 +40,20 @@ def test_generated_loras_have_the_official_layouts(what, naming, name, rank):
 
 def test_tags_use_the_webui_unet_multiplier():
     text = ("a cat <lora:PanLeft:0.8>, <lora:Zoom:0.5:1.25> <lyco:Tilt> <lora:Roll:te=0.2:unet=0.7>\n"
-            "8: a dog <lora:PanLeft:0.8>")
-    assert [(t.name, t.multiplier) for t in lora_tags(text)] == [
+            "8: a dog <lora:PanLeft:0.8> <lora:img:x>")
+    tags = lora_tags(text)
+    assert [(t.name, t.multiplier) for t in tags] == [
+        ("PanLeft", 0.8), ("Zoom", 1.25), ("Tilt", 1.0), ("Roll", 0.7), ("PanLeft", 0.8), ("img", None)]
+    assert [(t.name, t.multiplier) for t in motion_tags(tags[:5])] == [
         ("PanLeft", 0.8), ("Zoom", 1.25), ("Tilt", 1.0), ("Roll", 0.7)]
     assert lora_tags("a cat") == []
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("<lora:a:0.5> <lora:a:0.6>", "twice"), ("<lora:a:strong>", "not a number")])
-def test_bad_tags_are_refused_naming_the_prompt(text, needle):
+    ("<lora:a:0.5> <lora:a:0.6>", "two weights"), ("<lora:a:strong>", "not a number")])
+def test_bad_motion_lora_tags_are_refused_naming_the_prompt(text, needle):
     with pytest.raises(ParamError, match=needle) as e:
-        lora_tags(text)
+        motion_tags(lora_tags(text))
     assert e.value.field == "prompt"
 
 
@@ -222,3 +225,10 @@ def test_motion_scale_zero_keeps_the_joint_groupnorm_of_v1_and_hotshot(kind):
     # which is part of how they were trained; 0 removes only the temporal blocks.
     plain, default, out = _outputs(kind, (0.0,))
     assert not torch.equal(out[0.0], plain) and not torch.equal(out[0.0], default)
+
+
+def test_pickles_load_while_the_webui_has_replaced_torch_load(tmp_path, monkeypatch):
+    # The WebUI's torch.load refuses zip entries newer torch writes and returns None.
+    torch.save(random_lora("motion", "official", rank=4, channels=SMALL), tmp_path / "new_format.ckpt")
+    monkeypatch.setattr(torch, "load", lambda *a, **k: None)
+    assert read_lora(tmp_path / "new_format.ckpt").kind == MOTION

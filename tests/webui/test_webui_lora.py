@@ -1,0 +1,145 @@
+"""Motion LoRAs, the v3 adapter and motion scale through a real WebUI
+(skipped unless SD_WEBUI_URL is set).
+
+Random files in both namings go into the WebUI's Lora folder (read from
+/sdapi/v1/cmd-flags; this suite runs on the WebUI's machine). Their values are
+fp16-exact, so the official fp32 pickle and its fp16 re-save hold the same
+numbers and must give the same frames.
+"""
+
+import base64
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+from test_webui_api import URL, gif_frames, run
+
+from motion_module.synthetic import random_lora
+
+pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
+
+PREFIX = "adtest_"
+FILES = {  # tag name -> (what, naming, rank)
+    "adtest_v2_lora_PanLeft": ("motion", "official", 64),
+    "adtest_mm_sd15_v2_lora_PanLeft": ("motion", "a1111", 64),
+    "adtest_v3_sd15_adapter": ("adapter", "official", 128),
+    "adtest_mm_sd15_v3_adapter": ("adapter", "a1111", 128),
+}
+MOTION, MOTION_RESAVE, ADAPTER, ADAPTER_RESAVE = FILES
+
+
+@pytest.fixture(scope="module")
+def loras(webui):
+    folder = webui.get("/sdapi/v1/cmd-flags").json()["lora_dir"]
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, (what, naming, rank) in FILES.items():
+        # The adapter acts on the image UNet: a smaller spread keeps the random checkpoint finite.
+        sd = random_lora(what, naming, rank=rank, seed=7, std=0.05 if what == "motion" else 0.01)
+        if naming == "official":
+            path = os.path.join(folder, name + ".ckpt")
+            # Written as older torch wrote the official files: the WebUI's own
+            # pickle checker (which the built-in Lora loader uses) rejects
+            # the .format_version entry that current torch adds to zip files.
+            torch.save(sd, path, _use_new_zipfile_serialization=False)
+        else:
+            path = os.path.join(folder, name + ".safetensors")
+            save_file({k: v.half() for k, v in sd.items()}, path)
+        paths.append(path)
+    assert webui.post("/sdapi/v1/refresh-loras").status_code == 200
+    yield FILES
+    for path in paths:
+        os.remove(path)
+    webui.post("/sdapi/v1/refresh-loras")
+
+
+def video(webui, motion_modules, prompt="a cat", kind="v2", **params):
+    out = run(webui, prompt=prompt, alwayson_scripts={"AnimateDiff": {"args": [{
+        "enable": True, "model": motion_modules[kind], "video_length": 8, "format": ["GIF"], **params}]}})
+    data = base64.b64decode(out["images"][0])
+    return data, gif_frames(data)[0], json.loads(out["info"])["infotexts"][0]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_motion_lora_changes_the_video_and_both_namings_agree(webui, motion_modules, loras):
+    before, plain, _ = video(webui, motion_modules)
+    _, official, infotext = video(webui, motion_modules, f"a cat <lora:{MOTION}:1>")
+    _, resave, _ = video(webui, motion_modules, f"a cat <lora:{MOTION_RESAVE}:1>")
+    assert not same(official, plain)
+    assert same(official, resave)
+    assert "Lora hashes" in infotext and MOTION in infotext  # the built-in's own infotext still works
+    _, zero, _ = video(webui, motion_modules, f"a cat <lora:{MOTION}:0>")
+    assert same(zero, plain)
+    # Nothing stays on the cached motion module: the next run is byte-identical.
+    after, _, _ = video(webui, motion_modules)
+    assert after == before
+
+
+def test_weight_scales_and_two_motion_loras_add_up(webui, motion_modules, loras):
+    _, half, _ = video(webui, motion_modules, f"a cat <lora:{MOTION}:0.5>")
+    _, full, _ = video(webui, motion_modules, f"a cat <lora:{MOTION}:1>")
+    _, both, _ = video(webui, motion_modules, f"a cat <lora:{MOTION}:0.5> <lora:{MOTION_RESAVE}:0.5>")
+    assert not same(half, full)
+    # Half of one plus half of its twin is the whole update again (up to float rounding).
+    def distance(x, y):
+        return np.mean([np.abs(a - b).mean() for a, b in zip(x, y)])
+    assert distance(both, full) < distance(half, full) / 10
+
+
+def test_tag_in_a_travel_keyframe_line_is_honoured(webui, motion_modules, loras):
+    travel = "0: a cat\n4: a dog"
+    _, plain, _ = video(webui, motion_modules, travel)
+    _, tagged, infotext = video(webui, motion_modules, f"0: a cat\n4: a dog <lora:{MOTION}:1>")
+    assert not same(tagged, plain)
+    assert infotext.startswith(f"0: a cat\n4: a dog <lora:{MOTION}:1>")
+
+
+def test_v1_module_applies_what_matches(webui, motion_modules, loras):
+    _, plain, _ = video(webui, motion_modules, kind="v1")
+    _, tagged, _ = video(webui, motion_modules, f"a cat <lora:{MOTION}:1>", kind="v1")
+    assert not same(tagged, plain)
+
+
+def test_bad_motion_lora_tags_are_refused_with_422(webui, motion_modules, loras):
+    r = webui.post("/sdapi/v1/txt2img", json={
+        "prompt": f"a cat <lora:{MOTION}:0.5> <lora:{MOTION}:0.7>", "steps": 1, "width": 64, "height": 64,
+        "alwayson_scripts": {"AnimateDiff": {"args": [{"enable": True, "model": motion_modules["v2"]}]}}})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "prompt" and "two weights" in r.json()["detail"]
+
+
+def test_motion_lora_without_animatediff_changes_nothing(webui, loras):
+    def pixels(prompt):
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(run(webui, prompt=prompt)["images"][0]))))
+    assert np.array_equal(pixels(f"a cat <lora:{MOTION}:1>"), pixels("a cat"))
+
+
+def test_v3_adapter_in_both_namings_changes_the_video_and_they_agree(webui, motion_modules, loras):
+    before, plain, _ = video(webui, motion_modules, kind="v3")
+    _, official, _ = video(webui, motion_modules, f"a cat <lora:{ADAPTER}:1>", kind="v3")
+    _, resave, _ = video(webui, motion_modules, f"a cat <lora:{ADAPTER_RESAVE}:1>", kind="v3")
+    assert not same(official, plain)
+    assert same(official, resave)
+    after, _, _ = video(webui, motion_modules, kind="v3")
+    assert after == before
+
+
+def test_motion_scale(webui, motion_modules):
+    _, default, infotext = video(webui, motion_modules)
+    _, one, one_info = video(webui, motion_modules, motion_scale=1.0)
+    _, zero, _ = video(webui, motion_modules, motion_scale=0)
+    _, half, half_info = video(webui, motion_modules, motion_scale=0.5)
+    assert same(one, default) and "motion_scale" not in one_info
+    assert not same(half, zero) and not same(half, default)
+    assert "motion_scale: 0.5" in half_info
+    r = webui.post("/sdapi/v1/txt2img", json={"prompt": "a cat", "steps": 1, "alwayson_scripts": {
+        "AnimateDiff": {"args": [{"enable": True, "model": motion_modules["v2"], "motion_scale": 3}]}}})
+    assert r.status_code == 422 and r.json()["field"] == "motion_scale"
