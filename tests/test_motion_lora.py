@@ -232,3 +232,12 @@ def test_pickles_load_while_the_webui_has_replaced_torch_load(tmp_path, monkeypa
     torch.save(random_lora("motion", "official", rank=4, channels=SMALL), tmp_path / "new_format.ckpt")
     monkeypatch.setattr(torch, "load", lambda *a, **k: None)
     assert read_lora(tmp_path / "new_format.ckpt").kind == MOTION
+
+
+def test_an_error_while_applied_still_restores():
+    model = random_model("v2", channels=SMALL)
+    before = weights(model)
+    with pytest.raises(RuntimeError), apply_motion_loras(
+            model, [("x", parse_lora(random_lora("motion", rank=4, channels=SMALL)), 1.0)]):
+        raise RuntimeError("interrupted")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
