@@ -21,7 +21,7 @@ from ..motion_module.request.params import ParamError, check_context_fits, from_
 
 from modules import shared
 
-from . import asgi, inputs, models, motion_lora, travel
+from . import asgi, inputs, models, motion_lora, travel, xyz
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -128,5 +128,12 @@ def register(_demo, app):
     def list_params():
         return {"params": parameter_listing()}
 
+    def unload_model(to_cpu: bool = False):
+        """Drop the cached motion module (or only move it to the CPU)."""
+        return {"message": models.unload(to_cpu_only=to_cpu)}
+
     app.add_api_route("/animatediff/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/animatediff/v1/unload", unload_model, methods=["POST"])
+    app.add_api_route("/animatediff/v1/xyz", lambda: {"txt2img": xyz.axis_indexes(False),
+                                                      "img2img": xyz.axis_indexes(True)}, methods=["GET"])
     app.add_api_route("/animatediff/v1/params", list_params, methods=["GET"])

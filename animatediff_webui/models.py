@@ -72,10 +72,16 @@ def file_hash(path: str) -> str:
         return ""
 
 
-def load(path: str):
-    """The motion model for `path` on the UNet's device and dtype (cached)."""
+def load(path: str, low_vram: bool = False):
+    """The motion model for `path` on the UNet's device and dtype (cached).
+
+    With --lowvram/--medvram it waits on the CPU: the WebUI moves the UNet's
+    blocks to the GPU as they run, and our layers inside them go along."""
+    device = devices.cpu if low_vram else devices.device
     stat = os.stat(path)
-    key = (path, stat.st_size, stat.st_mtime_ns, str(devices.device), str(devices.dtype_unet))
+    # The WebUI's FP8 weight option (devices.fp8) applies to our Linear layers too.
+    fp8 = bool(getattr(devices, "fp8", False))
+    key = (path, stat.st_size, stat.st_mtime_ns, str(device), str(devices.dtype_unet), fp8)
     if _cached["key"] != key:
         _cached["key"], _cached["model"] = None, None
         # A failed run can leave its model in a reference cycle; collect it
@@ -83,7 +89,7 @@ def load(path: str):
         gc.collect()
         devices.torch_gc()
         logger.info("loading motion module %s", os.path.basename(path))
-        model = mm.load(path, device=devices.device, dtype=devices.dtype_unet)
+        model = mm.load(path, device=device, dtype=devices.dtype_unet, fp8=fp8)
         model.sha256 = file_hash(path)
         _cached["key"], _cached["model"] = key, model
     return _cached["model"]
@@ -100,7 +106,7 @@ def unload(to_cpu_only=False) -> str:
         if next(model.parameters()).device.type == "cpu":
             return f"{what} is already on the CPU."
         model.to(devices.cpu)
-        _cached["key"] = _cached["key"][:3] + ("cpu", _cached["key"][4])
+        _cached["key"] = _cached["key"][:3] + ("cpu",) + _cached["key"][4:]
         devices.torch_gc()
         return f"Moved {what} to the CPU; it goes back to {devices.device} on the next run."
     _cached["key"], _cached["model"] = None, None

@@ -7,7 +7,7 @@ from modules import shared
 
 from ..motion_module.video import VideoOptions, add_reverse, interpolate, save_video
 
-from . import settings
+from . import settings, xyz
 from .log import logger
 
 GALLERY_FORMATS = ("GIF", "WEBP")  # formats the gallery can animate
@@ -42,6 +42,7 @@ def write(p, res, run):
     if "PNG" in formats and not custom_png:
         formats.remove("PNG")  # the WebUI already saved the frames in its sample folder
     shown, infotexts, extra, extra_infotexts = [], [], [], []
+    grid_cell = xyz.is_grid_cell(p)
     first = res.index_of_first_image
     for frames, k in _frames_of_videos(res, run):
         infotext = res.infotexts[first + k * run.resolved.video_length] if res.infotexts else res.info
@@ -53,7 +54,11 @@ def write(p, res, run):
             logger.error("%s not written: %s", fmt, error)
         videos = [saved.paths[f] for f in ("GIF", "MP4", "WEBP", "WEBM") if f in saved.paths]
         logger.info("saved %s", ", ".join(str(v) for v in videos) or "no video file")
-        if getattr(p, "is_api", False):
+        if grid_cell:
+            # The X/Y/Z plot draws each cell's first image into its grid.
+            shown.append(frames[0])
+            infotexts.append(infotext)
+        elif getattr(p, "is_api", False):
             # The API encodes PIL images itself and passes strings through (WebUI >= 1.7).
             shown += [_base64(v) for v in videos]
             infotexts += [infotext] * len(videos)

@@ -24,6 +24,7 @@ from modules.processing import approximation_indexes, images_tensor_to_samples
 
 from .. import motion_module as mm
 from ..motion_module.context.freenoise import reschedule
+from ..motion_module.freeinit import FreeInitOptions, sample_iterations
 from ..motion_module.init_latent import blend, blend_weights
 from ..motion_module.lora import apply_motion_loras, check_compatible, describe_skipped
 from ..motion_module.prompt_travel import DEFAULT_INTERPOLATION
@@ -85,7 +86,7 @@ def arm(p, run: Run):
     infotext, and wrap p.sample."""
     sd_model = p.sd_model
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
-    run.model = models.load(model_path)
+    run.model = models.load(model_path, low_vram=_low_vram(sd_model))
     run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved), motion_scale=run.params.motion_scale)
     # The whole prompt as the user wrote it (styles applied, every keyframe line).
@@ -124,6 +125,8 @@ def _sample(p, run: Run, original, *args, **kwargs):
         if run.motion_loras:
             loras = apply_motion_loras(run.model, run.motion_loras)
             _report_loras(run, loras)
+        if run.params.freeinit_enable:
+            return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
         return original(*args, **kwargs)
     finally:
         try:
@@ -132,6 +135,53 @@ def _sample(p, run: Run, original, *args, **kwargs):
         finally:
             run.injection.remove()
             _restore_schedule(sd_model, saved)
+            if _low_vram(sd_model):
+                run.model.to(devices.cpu)  # its last block may have taken it to the GPU
+
+
+def _sample_freeinit(p, run: Run, sample):
+    """FreeInit around the WebUI's own sample function: each iteration is one
+    whole call (so the hooks that run before sampling run every time), fed
+    its starting noise through `p.rng`; hires fix only in the last."""
+    params, rng = run.params, p.rng
+    options = FreeInitOptions(params.freeinit_iters, params.freeinit_filter, params.freeinit_ds,
+                              params.freeinit_dt, params.freeinit_fast)
+    saved_next, steps, enable_hr = rng.__dict__.get("next"), p.steps, getattr(p, "enable_hr", False)
+    draw = rng.next
+    shared.state.job_count = max(shared.state.job_count, 0) + options.iterations - 1
+
+    def one_iteration(noise, count, last):
+        served = []
+
+        def next_noise():
+            if served:
+                return draw()
+            served.append(True)
+            return noise.clone()  # img2img scales its noise in place
+
+        rng.next = next_noise
+        p.steps = count
+        p.enable_hr = enable_hr if last else False
+        try:
+            return sample()
+        finally:
+            p.steps, p.enable_hr = steps, enable_hr
+            if saved_next is None:
+                rng.__dict__.pop("next", None)
+            else:
+                rng.next = saved_next
+            if not last:
+                shared.state.nextjob()
+
+    def stop():
+        return shared.state.interrupted or shared.state.skipped
+
+    return sample_iterations(one_iteration, draw(), options, steps, run.resolved.video_length,
+                             float(p.sd_model.alphas_cumprod[-1]), stop=stop)
+
+
+def _low_vram(sd_model) -> bool:
+    return bool(getattr(sd_model, "lowvram", False))
 
 
 def _report_loras(run: Run, loras):

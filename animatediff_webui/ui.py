@@ -29,6 +29,8 @@ LAYOUT = (
     ("closed_loop", "batch_size", "stride", "overlap"),
     ("interp", "interp_x"),
     ("freenoise", "prompt_interp", "motion_scale"),
+    ("freeinit_enable", "freeinit_filter", "freeinit_fast"),
+    ("freeinit_iters", "freeinit_ds", "freeinit_dt"),
     ("video_source",),
     ("video_path",),
     ("latent_power", "latent_scale"),

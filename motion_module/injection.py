@@ -50,6 +50,10 @@ class TemporalSlot(nn.Module):
     def forward(self, x):
         if not self.state.active:
             return x
+        if self.module.temporal_transformer.norm.weight.device != x.device:
+            # The WebUI's --lowvram/--medvram move UNet blocks between devices
+            # as they run; a module inserted while its block sat elsewhere follows.
+            self.module.to(x.device)
         return self.module(x, self.state.frames, self.state.motion_scale)
 
 

@@ -162,5 +162,6 @@ class MotionModule(nn.Module):
         if scale == 0.0:
             return x
         dtype = x.dtype
-        weight_dtype = self.temporal_transformer.proj_in.weight.dtype
-        return self.temporal_transformer(x.to(weight_dtype), frames, scale).to(dtype)
+        # The norms' dtype, not a Linear's: Linear weights may be stored in fp8.
+        compute_dtype = self.temporal_transformer.norm.weight.dtype
+        return self.temporal_transformer(x.to(compute_dtype), frames, scale).to(dtype)

@@ -59,12 +59,13 @@ def _fill_position_tables(model, file_tables: dict, kind_name: str):
         module.pe = table.to(torch.float32)
 
 
-def load(source, device="cpu", dtype=None) -> MotionModel:
+def load(source, device="cpu", dtype=None, fp8=False) -> MotionModel:
     """Load a motion module from a path or an in-memory state dict.
 
     The kind is detected from keys and shapes. The file must match that kind's
     layout exactly (no missing, unexpected or mis-shaped tensors). `dtype`
-    defaults to float32.
+    defaults to float32. `fp8` stores the Linear weights in float8 (see
+    `store_linear_in_fp8`).
     """
     sd, det = detect_any_naming(read_state_dict(source))
 
@@ -79,6 +80,22 @@ def load(source, device="cpu", dtype=None) -> MotionModel:
     _fill_position_tables(model, file_tables, det.kind.name)
 
     model.to(device=device, dtype=dtype or torch.float32)
+    if fp8:
+        store_linear_in_fp8(model)
     model.eval().requires_grad_(False)
     model.name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else ""
     return model
+
+
+FP8 = torch.float8_e4m3fn
+
+
+def store_linear_in_fp8(model) -> None:
+    """Keep the Linear layers' weights and biases in float8 (e4m3), as the
+    WebUI's FP8 option does for its own Linear layers. They are computed in
+    the UNet's dtype under the autocast the WebUI samples in, which casts
+    them per operation; norms stay in the model's dtype, and the motion
+    module computes in that dtype (layers.MotionModule)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(FP8)

@@ -34,9 +34,9 @@ PACKAGE = _extension_package()
 
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
-api, inputs, log, motion_lora, outputs, run, settings, ui = (
+api, inputs, log, motion_lora, outputs, run, samplers, settings, ui, xyz = (
     importlib.import_module(f"{PACKAGE}.animatediff_webui.{name}")
-    for name in ("api", "inputs", "log", "motion_lora", "outputs", "run", "settings", "ui"))
+    for name in ("api", "inputs", "log", "motion_lora", "outputs", "run", "samplers", "settings", "ui", "xyz"))
 travel = importlib.import_module(f"{PACKAGE}.animatediff_webui.travel")
 _params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
 ParamError, from_script_args = _params.ParamError, _params.from_script_args
@@ -67,6 +67,7 @@ class AnimateDiffScript(scripts.Script):
     def before_process(self, p, *args):
         try:
             params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
+            params = xyz.with_axis_values(p, params)
             if not params.enable:
                 motion_lora.note_unused(p.prompt)
                 return
@@ -114,6 +115,8 @@ class AnimateDiffScript(scripts.Script):
             run.finish(p)
 
 
+samplers.register()
+xyz.register()  # the WebUI's own scripts, the X/Y/Z plot among them, are loaded before extensions
 script_callbacks.on_ui_settings(settings.register)
 script_callbacks.on_app_started(api.register)
 script_callbacks.on_infotext_pasted(ui.expand_pasted)

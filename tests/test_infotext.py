@@ -237,7 +237,7 @@ def test_reference_v2_without_enable():
     assert "enable" not in parsed
     fields = paste_fields(REFERENCE_V2, is_img2img=False)
     assert fields["enable"] is True and fields["model"] == "mm_sd15_v3.safetensors"
-    assert "freeinit_enable" not in fields and "version" not in fields
+    assert fields["freeinit_enable"] is False and "version" not in fields
     AnimateDiffParams(**fields).resolve()
 
 
@@ -274,8 +274,9 @@ def test_paste_field_names():
     assert paste_field_names(False) == (
         "model", "enable", "video_length", "fps", "loop_number", "closed_loop",
         "batch_size", "stride", "overlap", "interp", "interp_x", "prompt_interp", "freenoise", "motion_scale",
+        "freeinit_enable", "freeinit_filter", "freeinit_ds", "freeinit_dt", "freeinit_iters", "freeinit_fast",
     )
-    assert paste_field_names(True)[-7:-3] == (
+    assert paste_field_names(True)[-13:-9] == (
         "latent_power", "latent_scale", "latent_power_last", "latent_scale_last",
     )
     for name in ("format", "request_id", "video_source", "video_path", "last_frame"):

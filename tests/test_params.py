@@ -68,7 +68,8 @@ def test_defaults():
         "interp": "Off", "interp_x": 10, "video_source": None, "video_path": "",
         "latent_power": 1.0, "latent_scale": 32.0, "latent_power_last": 1.0,
         "latent_scale_last": 32.0, "request_id": "", "prompt_interp": "", "freenoise": False,
-        "motion_scale": 1.0,
+        "motion_scale": 1.0, "freeinit_enable": False, "freeinit_filter": "butterworth", "freeinit_ds": 0.25,
+        "freeinit_dt": 0.25, "freeinit_iters": 3, "freeinit_fast": False,
     }
     assert p.last_frame is None
 
@@ -299,10 +300,10 @@ def test_from_dict_readme_example():
 
 def test_from_dict_unknown_keys_warn_once():
     w = Warnings()
-    p = from_dict({"enable": True, "model": "m.ckpt", "freeinit_enable": True, "mask_path": "", "is_i2i_batch": False}, warn=w)
+    p = from_dict({"enable": True, "model": "m.ckpt", "version": "v2", "mask_path": "", "is_i2i_batch": False}, warn=w)
     assert p.enable
     assert len(w) == 1
-    for key in ("freeinit_enable", "mask_path", "is_i2i_batch"):
+    for key in ("version", "mask_path", "is_i2i_batch"):
         assert key in w[0]
 
 

@@ -26,7 +26,6 @@ import logging
 import re
 from typing import Any, Callable
 
-from ..values import parse_bool
 from .params import SPECS, AnimateDiffParams, ParamError, ResolvedParams, coerce_field, default_of
 
 logger = logging.getLogger(__name__)
@@ -39,13 +38,12 @@ _ALWAYS = sorted((n for n, s in SPECS.items() if s.infotext == "always"), key=la
 _IF_SET = [n for n, s in SPECS.items() if s.infotext in ("when_set", "if_set")]
 _IMG2IMG = [n for n, s in SPECS.items() if s.infotext == "img2img"]
 
-# Keys that are not parameters but are typed when read. version and
-# freeinit_enable come from the reference extension's v2 infotexts.
+# Keys that are not parameters but are typed when read. version comes from
+# the reference extension's v2 infotexts.
 _EXTRA_PARSERS: dict[str, Callable[[str], Any]] = {
     "mm_hash": str,
     "schedule": str,
     "version": str,
-    "freeinit_enable": parse_bool,
 }
 
 _MAX_SCHEDULE_LEN = 64

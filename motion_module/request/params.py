@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..context.plan import CLOSED_LOOP_MODES, stride_levels
 from ..video.formats import FILE_FORMATS, FRAME_FORMATS
 from ..errors import ParamError
+from ..freeinit import FILTERS as FREEINIT_FILTERS
 from ..prompt_travel import INTERPOLATIONS
 from ..video.interpolation import METHODS as INTERP_METHODS
 from ..values import (Bool, Choice, ChoiceList, Float, ImageValue, Int, Kind, SafeName, Text, VideoFile, parse_int,
@@ -228,6 +229,31 @@ class AnimateDiffParams:
         "model's frames (v1 and HotShot-XL still normalise over all frames), 1 the module as trained, above 1 "
         "exaggerates the motion. Written to the infotext when it is not 1.", "slider", step=0.05,
         infotext="when_set")
+    freeinit_enable: bool = param(
+        False, Bool(), "FreeInit",
+        "Sample the video several times; each time after the first starts from noise whose low frequencies "
+        "come from the previous result (FreeInit), for more consistent frames. Costs one sampling per "
+        "iteration; hires fix runs once, after the last.", "checkbox", infotext="when_set")
+    freeinit_filter: str = param(
+        "butterworth", Choice(FREEINIT_FILTERS), "FreeInit filter",
+        "The low-pass filter that decides which frequencies the next iteration keeps: butterworth (smooth), "
+        "gaussian (smoother), ideal and box (sharp cut-offs).", "radio", infotext="when_set")
+    freeinit_ds: float = param(
+        0.25, Float(0.0, 1.0), "FreeInit spatial stop frequency",
+        "Spatial cut-off of the filter (0-1, as a share of the highest frequency): higher keeps more of the "
+        "previous result's layout. 0 keeps nothing.", "slider", step=0.125, infotext="when_set")
+    freeinit_dt: float = param(
+        0.25, Float(0.0, 1.0), "FreeInit temporal stop frequency",
+        "Temporal cut-off of the filter (0-1): higher keeps more of the previous result's motion. 0 keeps "
+        "nothing.", "slider", step=0.125, infotext="when_set")
+    freeinit_iters: int = param(
+        3, Int(1, 5), "FreeInit iterations",
+        "Samplings in all, the first included (1 = FreeInit has no effect).", "slider", step=1,
+        infotext="when_set")
+    freeinit_fast: bool = param(
+        False, Bool(), "FreeInit fast",
+        "Fewer steps in the early iterations (steps × k / iterations in iteration k), all of them in the last.",
+        "checkbox", infotext="when_set")
 
     def __post_init__(self) -> None:
         self.validate()
