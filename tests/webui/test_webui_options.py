@@ -115,7 +115,7 @@ def test_animatelcm_with_the_lcm_sampler(webui, motion_modules):
         "enable": True, "model": motion_modules["animatelcm"], "video_length": 8, "format": ["GIF"]}]}})
     info = json.loads(out["info"])["infotexts"][0]
     assert len(gif_frames(base64.b64decode(out["images"][0]))[0]) == 8
-    assert "Sampler: LCM" in info and "schedule: animatelcm" in info
+    assert "Sampler: LCM" in info and "schedule: linear 0.00085-0.012" in info  # AnimateLCM's own
 
 
 def test_fp8_weights(webui, motion_modules):
