@@ -67,6 +67,12 @@ def validate_body(body) -> None:
     except MotionModuleError as e:  # unreadable or not a motion module
         raise ParamError("model", f"'model' {params.model!r} cannot be used: {e}") from e
     check_context_fits(resolved, detection.max_frames, f"the {detection.kind.name} motion module {params.model!r}")
+    switches = "sd_model_checkpoint" in (body.get("override_settings") or {})
+    sd_is_xl = bool(getattr(shared.sd_model, "is_sdxl", False))
+    if not switches and shared.sd_model is not None and detection.kind.is_sdxl != sd_is_xl:
+        raise ParamError("model", f"'model' {params.model!r} is {'an SDXL' if detection.kind.is_sdxl else 'an SD1.5'} "
+                                  f"motion module ({detection.kind.name}) but the loaded checkpoint is "
+                                  f"{'SDXL' if sd_is_xl else 'SD1.5'}; choose a motion module for it")
     if loras and detection.kind.is_sdxl:
         _refuse_loras(loras, f"the {detection.kind.name} motion module {params.model!r}")
 

@@ -17,6 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     ("unet_step.py", ["--repeats", "0"], "argument --repeats: must be at least 1"),
     ("long_video.py", ["--frames", "16", "0"], "argument --frames: each must be at least 1"),
     ("long_video.py", ["--context", "99"], "'batch_size' must be an integer between 1 and 64"),
+    ("weight_memory.py", ["--kind", "v4"], "argument --kind: invalid choice: 'v4'"),
 ])
 def test_bad_options_exit_2_naming_the_option(script, args, message):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,

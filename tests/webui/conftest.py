@@ -59,3 +59,38 @@ def motion_modules(webui, tmp_path_factory):
     webui.set_options(animatediff_model_path=folder)
     yield names
     webui.set_options(animatediff_model_path=before or "")
+
+
+@pytest.fixture(scope="session")
+def loras(webui):
+    """Random motion LoRAs and v3 adapters in both namings, in the WebUI's Lora
+    folder (read from /sdapi/v1/cmd-flags) for the session. Values are
+    fp16-exact, so an official fp32 file and its fp16 re-save hold the same
+    numbers."""
+    import torch
+    from safetensors.torch import save_file
+
+    from motion_module.synthetic import random_lora
+    from webui_loras import LORA_FILES
+
+    folder = webui.get("/sdapi/v1/cmd-flags").json()["lora_dir"]
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, (what, naming, rank) in LORA_FILES.items():
+        # The adapter acts on the image UNet: a smaller spread keeps the random checkpoint finite.
+        sd = random_lora(what, naming, rank=rank, seed=7, std=0.05 if what == "motion" else 0.01)
+        if naming == "official":
+            path = os.path.join(folder, name + ".ckpt")
+            # Written as older torch wrote the official files: the WebUI's own
+            # pickle checker (which the built-in Lora loader uses) rejects
+            # the .format_version entry that current torch adds to zip files.
+            torch.save(sd, path, _use_new_zipfile_serialization=False)
+        else:
+            path = os.path.join(folder, name + ".safetensors")
+            save_file({k: v.half() for k, v in sd.items()}, path)
+        paths.append(path)
+    assert webui.post("/sdapi/v1/refresh-loras").status_code == 200
+    yield LORA_FILES
+    for path in paths:
+        os.remove(path)
+    webui.post("/sdapi/v1/refresh-loras")

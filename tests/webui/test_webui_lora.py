@@ -10,52 +10,14 @@ numbers and must give the same frames.
 import base64
 import io
 import json
-import os
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-from safetensors.torch import save_file
 from test_webui_api import URL, gif_frames, run
-
-from motion_module.synthetic import random_lora
+from webui_loras import ADAPTER, ADAPTER_RESAVE, MOTION, MOTION_RESAVE
 
 pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
-
-PREFIX = "adtest_"
-FILES = {  # tag name -> (what, naming, rank)
-    "adtest_v2_lora_PanLeft": ("motion", "official", 64),
-    "adtest_mm_sd15_v2_lora_PanLeft": ("motion", "a1111", 64),
-    "adtest_v3_sd15_adapter": ("adapter", "official", 128),
-    "adtest_mm_sd15_v3_adapter": ("adapter", "a1111", 128),
-}
-MOTION, MOTION_RESAVE, ADAPTER, ADAPTER_RESAVE = FILES
-
-
-@pytest.fixture(scope="module")
-def loras(webui):
-    folder = webui.get("/sdapi/v1/cmd-flags").json()["lora_dir"]
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for name, (what, naming, rank) in FILES.items():
-        # The adapter acts on the image UNet: a smaller spread keeps the random checkpoint finite.
-        sd = random_lora(what, naming, rank=rank, seed=7, std=0.05 if what == "motion" else 0.01)
-        if naming == "official":
-            path = os.path.join(folder, name + ".ckpt")
-            # Written as older torch wrote the official files: the WebUI's own
-            # pickle checker (which the built-in Lora loader uses) rejects
-            # the .format_version entry that current torch adds to zip files.
-            torch.save(sd, path, _use_new_zipfile_serialization=False)
-        else:
-            path = os.path.join(folder, name + ".safetensors")
-            save_file({k: v.half() for k, v in sd.items()}, path)
-        paths.append(path)
-    assert webui.post("/sdapi/v1/refresh-loras").status_code == 200
-    yield FILES
-    for path in paths:
-        os.remove(path)
-    webui.post("/sdapi/v1/refresh-loras")
 
 
 def video(webui, motion_modules, prompt="a cat", kind="v2", **params):

@@ -9,6 +9,7 @@ import os
 
 import pytest
 from test_webui_api import URL, gif_frames, run
+from webui_loras import MOTION
 
 from motion_module.synthetic import save_random_checkpoint
 
@@ -29,27 +30,39 @@ def sdxl(webui, motion_modules):
         path = os.path.join(folder, names[kind])
         if not os.path.exists(path):
             save_random_checkpoint(path, kind, seed=seed)
-    return title, names
+    before = {key: webui.options()[key] for key in ("sd_model_checkpoint", "show_progress_type")}
+    # Once for the module (loading SDXL on a CPU takes a while). "Approx NN" previews would make the
+    # WebUI download its SDXL preview model, which an offline machine cannot.
+    webui.set_options(sd_model_checkpoint=title, show_progress_type="Approx cheap")
+    yield title, names
+    webui.set_options(**before)
 
 
 @pytest.mark.parametrize("kind,context", [("sdxl", 8), ("hotshot", 8)])
 def test_sdxl_video(webui, sdxl, kind, context):
     title, names = sdxl
-    out = run(webui, override_settings={"sd_model_checkpoint": title}, alwayson_scripts={"AnimateDiff": {"args": [{
+    out = run(webui, alwayson_scripts={"AnimateDiff": {"args": [{
         "enable": True, "model": names[kind], "video_length": 8, "batch_size": context, "format": ["GIF"]}]}})
     frames = gif_frames(base64.b64decode(out["images"][0]))[0]
     info = json.loads(out["info"])["infotexts"][0]
     assert len(frames) == 8 and frames[0].shape[:2] == (64, 64)
     assert f"model: {names[kind]}" in info and "Model: rand_sdxl" in info
     memory = webui.get("/sdapi/v1/memory").json()["ram"]
-    print(f"\n{kind}: WebUI process RAM after the run: {memory.get('used', 0) / 2 ** 30:.1f} GiB used on the machine")
+    print(f"\n{kind}: {memory.get('used', 0) / 2 ** 30:.1f} GiB of the machine's RAM in use after the run")
+
+
+def test_motion_lora_on_an_sdxl_module_is_refused(webui, sdxl, loras):
+    _, names = sdxl
+    r = webui.post("/sdapi/v1/txt2img", json={"prompt": f"a cat <lora:{MOTION}:1>", "steps": 1,
+                                              "width": 64, "height": 64, "alwayson_scripts": {"AnimateDiff": {
+                                                  "args": [{"enable": True, "model": names["sdxl"]}]}}})
+    assert r.status_code == 422 and r.json()["field"] == "prompt"
+    assert "SD1.5 motion modules" in r.json()["detail"]
 
 
 def test_sd15_module_on_sdxl_is_refused_naming_both(webui, sdxl, motion_modules):
-    title, _ = sdxl
     r = webui.post("/sdapi/v1/txt2img", json={"prompt": "a cat", "steps": 1, "width": 64, "height": 64,
-                                              "override_settings": {"sd_model_checkpoint": title},
                                               "alwayson_scripts": {"AnimateDiff": {"args": [{
                                                   "enable": True, "model": motion_modules["v2"]}]}}})
-    assert r.status_code != 200 or not r.json().get("images")
-    assert "SDXL" in r.text
+    assert r.status_code == 422 and r.json()["field"] == "model"
+    assert "SD1.5 motion module" in r.json()["detail"] and "checkpoint is SDXL" in r.json()["detail"]
