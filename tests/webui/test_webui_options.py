@@ -2,8 +2,10 @@
 through a real WebUI (skipped unless SD_WEBUI_URL is set)."""
 
 import base64
+import glob
 import io
 import json
+import os
 import time
 
 import numpy as np
@@ -73,7 +75,14 @@ def test_bad_freeinit_values_are_refused(webui, motion_modules, key, value):
 
 # -- X/Y/Z plot -----------------------------------------------------------------
 
+def _gifs(webui):
+    data_dir = webui.get("/sdapi/v1/cmd-flags").json()["data_dir"]
+    folder = os.path.join(data_dir, webui.options()["outdir_txt2img_samples"] or "outputs/txt2img-images")
+    return set(glob.glob(os.path.join(folder, "AnimateDiff", "**", "*.gif"), recursive=True))
+
+
 def test_xyz_grid_over_the_number_of_frames(webui, motion_modules):
+    before = _gifs(webui)
     indexes = webui.get("/animatediff/v1/xyz").json()
     x_type = indexes["txt2img"]["[AnimateDiff] Number of frames"]
     assert "[AnimateDiff] Motion scale" in indexes["img2img"]
@@ -89,6 +98,9 @@ def test_xyz_grid_over_the_number_of_frames(webui, motion_modules):
     assert [c.size for c in cells] == [(64, 64), (64, 64)]
     assert grid.size[0] >= 128
     assert "video_length: 4" in infotexts[1] and "video_length: 8" in infotexts[2]
+    # Every cell wrote its whole video.
+    written = sorted(_gifs(webui) - before)
+    assert sorted(len(gif_frames(open(path, "rb").read())[0]) for path in written) == [4, 8]
     # The cells did not leak into one another, nor into the next request.
     frames, info, _ = video(webui, motion_modules, video_length=8)
     assert len(frames) == 8
