@@ -151,3 +151,21 @@ def test_unload_route(webui, motion_modules):
     assert webui.post("/animatediff/v1/unload").json()["message"] == "No motion module is loaded."
     frames, _, _ = video(webui, motion_modules)  # loads it again
     assert len(frames) == 8
+
+
+def test_cache_reloads_a_module_whose_file_changed(webui, motion_modules, tmp_path):
+    from motion_module.synthetic import save_random_checkpoint
+
+    path = os.path.join(webui.options()["animatediff_model_path"], "cache_test.safetensors")
+    try:
+        save_random_checkpoint(path, "v2", seed=21)
+        first, _, _ = video(webui, motion_modules, model="cache_test.safetensors")
+        again, _, _ = video(webui, motion_modules, model="cache_test.safetensors")
+        assert same(first, again)
+        # Same name and size, new contents and modification time.
+        os.replace(save_random_checkpoint(tmp_path / "next.safetensors", "v2", seed=22), path)
+        changed, _, _ = video(webui, motion_modules, model="cache_test.safetensors")
+        assert not same(changed, first)
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
