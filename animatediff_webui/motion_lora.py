@@ -26,9 +26,9 @@ import sys
 import torch
 from modules import shared
 
-from ..motion_module.checkpoint import is_safetensors, normalise_state_dict, read_file
 from ..motion_module.errors import MotionModuleError
 from ..motion_module.lora import ADAPTER, MOTION, file_kind, lora_tags, motion_tags, read_lora
+from ..motion_module.probe import meta_state_dict
 from .log import logger
 
 _CONVERTED = "_animatediff_adapter_from"  # marks a built-in network we filled
@@ -63,12 +63,7 @@ def _stamp(path):
 
 @functools.lru_cache(maxsize=256)
 def _kind(path, size, mtime):
-    if is_safetensors(path):
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as f:
-            return file_kind(f.keys())
-    return file_kind(normalise_state_dict(read_file(path, mmap=True)))
+    return file_kind(meta_state_dict(path))
 
 
 @functools.lru_cache(maxsize=4)
@@ -86,8 +81,14 @@ def kind_of(path):
 
 
 def _motion_tags(text: str):
-    return motion_tags([tag for tag in lora_tags(text)
-                        if (path := resolve(tag.name)) is not None and kind_of(path) == MOTION])
+    """[(tag, path)] of the motion LoRAs tagged in `text`, each once."""
+    tags = lora_tags(text)
+    paths = {}
+    for name in dict.fromkeys(tag.name for tag in tags):
+        path = resolve(name)
+        if path is not None and kind_of(path) == MOTION:
+            paths[name] = path
+    return [(tag, paths[tag.name]) for tag in motion_tags([t for t in tags if t.name in paths])]
 
 
 def motion_loras(text: str):
@@ -95,12 +96,12 @@ def motion_loras(text: str):
 
     ParamError("prompt") for a motion LoRA's malformed tags; LoraError for
     one that cannot be read."""
-    return [(tag.name, _read(*_stamp(resolve(tag.name))), tag.multiplier) for tag in _motion_tags(text)]
+    return [(tag.name, _read(*_stamp(path)), tag.multiplier) for tag, path in _motion_tags(text)]
 
 
 def tagged_motion_loras(text: str) -> list:
     """Names of the motion LoRAs tagged in `text` (their weights not read)."""
-    return [tag.name for tag in _motion_tags(text)]
+    return [tag.name for tag, _ in _motion_tags(text)]
 
 
 def note_unused(prompt) -> None:

@@ -29,7 +29,7 @@ sys.path[:0] = [ROOT, os.path.dirname(os.path.abspath(__file__))]
 import motion_module as mm  # noqa: E402
 from motion_module.context import context_windows  # noqa: E402
 from motion_module.request.params import AnimateDiffParams, ParamError  # noqa: E402
-from unet_step import build, peak_bytes  # noqa: E402
+from unet_step import add_device_options, build, peak_bytes  # noqa: E402
 
 
 def options(args, frames):
@@ -66,9 +66,7 @@ def main():
     ap.add_argument("--context", type=int, default=16, help="context batch size (default 16)")
     ap.add_argument("--latent", type=int, default=16, help="latent side, a multiple of 8 (default 16 = 128 px)")
     ap.add_argument("--repeats", type=int, default=1, help="timed steps per frame count, median (default 1)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"],
-                    help="where to run (default: cuda when available)")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="(default float32)")
+    add_device_options(ap)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     for frames in args.frames:

@@ -173,6 +173,15 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     pass
 
 
+def add_device_options(ap):
+    """--device and --dtype, as every benchmark takes them."""
+    shown = issubclass(ap.formatter_class, argparse.ArgumentDefaultsHelpFormatter)  # it prints defaults itself
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"],
+                    help="where to run" + ("" if shown else " (default: cuda when available)"))
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                    help="weights and inputs" + ("" if shown else " (default float32)"))
+
+
 def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
     ap.add_argument("--kind", default="v2", choices=sorted(mm.KINDS), help="motion-module kind")
@@ -180,9 +189,7 @@ def build_parser():
     ap.add_argument("--videos", type=int, default=2, help="2 = cond + uncond of one video")
     ap.add_argument("--latent", type=int, default=32, help="latent side (image side / 8)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats of each side")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"],
-                    help="where to run")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weights and inputs")
+    add_device_options(ap)
     ap.add_argument("--spatial-attention", default="sdpa", choices=["sdpa", "ldm"],
                     help="sdpa: the UNet's own attention through torch SDPA, like the WebUI's default "
                          "optimisation; ldm: ldm's einsum attention")

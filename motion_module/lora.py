@@ -21,6 +21,7 @@ give the same update.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -165,8 +166,6 @@ def parse_lora(state_dict: Mapping[str, torch.Tensor], name: str = "LoRA") -> Lo
 
 def read_lora(path, name: str | None = None) -> LoraFile:
     """A LoRA file from disk (pickles with weights_only=True only)."""
-    import os
-
     return parse_lora(read_state_dict(path), name or os.path.basename(os.fspath(path)))
 
 

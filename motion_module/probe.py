@@ -26,11 +26,15 @@ def _safetensors_meta(path) -> dict:
         raise CheckpointError(f"cannot read {os.path.basename(path)!r}: corrupt safetensors header ({e})") from e
 
 
+def meta_state_dict(path) -> dict:
+    """A file's tensor names and shapes (meta or memory-mapped tensors), without reading its weights."""
+    return normalise_state_dict(_safetensors_meta(path) if is_safetensors(path) else read_file(path, mmap=True))
+
+
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _detect(path, size, mtime_ns):
     # size and mtime are part of the key: a replaced file is probed again.
-    sd = _safetensors_meta(path) if is_safetensors(path) else read_file(path, mmap=True)
-    return detect_any_naming(normalise_state_dict(sd))[1]
+    return detect_any_naming(meta_state_dict(path))[1]
 
 
 def probe(path):
