@@ -24,6 +24,7 @@ from torch import nn
 
 from .errors import FrameCountError, IncompatibleUNetError, MotionModuleError
 from .groupnorm import JointGroupNormPatch, _is_resblock, joint_groupnorm_targets
+from .context.hints import frames_of_rows
 from .context.runner import WindowRunner
 
 log = logging.getLogger("animatediff")
@@ -109,11 +110,17 @@ class Injection:
     """One motion model injected into one UNet. Use `inject()` unless you need
     to apply and remove in separate places (as the WebUI script does)."""
 
-    def __init__(self, unet, model, frames: int = 16, context=None, motion_scale: float = 1.0):
+    def __init__(self, unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None):
         """`motion_scale` multiplies each motion module's residual: 1 is the
         module as trained, 0 the image model's features (but v1 and HotShot
-        keep their GroupNorm over all frames), above 1 exaggerates motion."""
+        keep their GroupNorm over all frames), above 1 exaggerates motion.
+
+        `around_call(frame_index, frames)`, if given, returns a context manager
+        entered around each inner UNet call (one per context window), with the
+        video frame of each row of that call: per-frame state kept outside the
+        UNet's arguments (ControlNet's hints) is switched to those rows there."""
         self.unet = unet
+        self.around_call = around_call
         self.model = model
         self.context = context
         self.state = RunState(frames, motion_scale)
@@ -222,17 +229,21 @@ class Injection:
                 self.state.active = True
         if self._runner is not None and frames > self._runner.length:
             return self._runner(self._call_with_frames, x, frames, args, kwargs)
-        return self._call_with_frames(len_frames=frames, x=x, args=args, kwargs=kwargs)
+        return self._call_with_frames(frames, x, args, kwargs, frames_of_rows(x.shape[0], frames, x.device))
 
-    def _call_with_frames(self, len_frames, x, args, kwargs):
+    def _call_with_frames(self, len_frames, x, args, kwargs, frame_index):
         self.state.frames = len_frames
-        return self._plain_forward(x, *args, **kwargs)
+        if self.around_call is None:
+            return self._plain_forward(x, *args, **kwargs)
+        with self.around_call(frame_index, self._frames):
+            return self._plain_forward(x, *args, **kwargs)
 
 
 @contextmanager
-def inject(unet, model, frames: int = 16, context=None, motion_scale: float = 1.0):
+def inject(unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None):
     """Inject `model` into `unet` for the `with` block; always restored on exit."""
-    injection = Injection(unet, model, frames=frames, context=context, motion_scale=motion_scale).apply()
+    injection = Injection(unet, model, frames=frames, context=context, motion_scale=motion_scale,
+                          around_call=around_call).apply()
     try:
         yield injection
     finally:

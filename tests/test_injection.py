@@ -201,9 +201,9 @@ def test_context_windows_run_long_videos_within_the_encoding_length():
     with torch.no_grad(), mm.inject(unet, model, frames=40, context=options) as injection:
         original = injection._call_with_frames
 
-        def spy(len_frames, x, args, kwargs):
+        def spy(len_frames, x, args, kwargs, frame_index):
             seen.append((len_frames, x.shape[0]))
-            return original(len_frames, x, args, kwargs)
+            return original(len_frames, x, args, kwargs, frame_index)
 
         injection._call_with_frames = spy
         out = unet(x, t, context=c)

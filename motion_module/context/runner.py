@@ -51,6 +51,8 @@ class WindowRunner:
         return max(self._step, 0)
 
     def __call__(self, call, x, frames, args, kwargs):
+        """`call(window_frames, x, args, kwargs, frame_index)` runs one window;
+        `frame_index` says which frame of the video each of its rows is."""
         rows = x.shape[0]
         videos = rows // frames
         step = self._next_step(args, kwargs)
@@ -59,7 +61,7 @@ class WindowRunner:
             offsets = torch.arange(videos, device=x.device).repeat_interleave(len(window)) * frames
             index = torch.tensor(window, device=x.device).repeat(videos) + offsets
             y = call(len(window), x.index_select(0, index),
-                     _take_rows(args, index, rows), _take_rows(kwargs, index, rows))
+                     _take_rows(args, index, rows), _take_rows(kwargs, index, rows), index % frames)
             fused.add(window, y.view(videos, len(window), *y.shape[1:]))
         out = fused.result()
         return out.reshape(rows, *out.shape[2:])
