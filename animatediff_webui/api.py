@@ -53,8 +53,12 @@ def validate_body(body) -> None:
     params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
     if not params.enable:
         return
-    params, source_frames = inputs.decode(params)
-    resolved = params.resolve(source_frames)
+    params = inputs.with_last_frame(params)
+    sources = inputs.open_sources(params, decode=False)  # probes a video, checks folders and roots
+    try:
+        resolved = params.resolve(inputs.source_count(sources))
+    finally:
+        sources.remove()
     prompt = travel.source_prompt(body.get("prompt", ""))
     travel.parse(prompt, resolved)  # a malformed travel prompt is refused here
     loras = motion_lora.tagged_motion_loras(prompt)  # malformed LoRA tags too

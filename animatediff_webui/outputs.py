@@ -18,11 +18,14 @@ def _video_options(run, infotext):
                                       infotext=infotext)
 
 
-def _frames_of_videos(res, run):
+def _frames_of_videos(res, run, n_iter):
+    """One (frames, k) per generated video, and the images after them: at most
+    one video per batch; ControlNet appends its detected maps to the images,
+    and those are never a video."""
     frames = res.images[res.index_of_first_image:]
     length = run.resolved.video_length
-    count = len(frames) // length
-    return [(frames[k * length:(k + 1) * length], k) for k in range(count)]
+    count = min(len(frames) // length, max(int(n_iter or 1), 1))
+    return [(frames[k * length:(k + 1) * length], k) for k in range(count)], frames[count * length:]
 
 
 def _finish_frames(frames, run):
@@ -44,7 +47,8 @@ def write(p, res, run):
     shown, infotexts, extra, extra_infotexts = [], [], [], []
     grid_cell = xyz.is_grid_cell(p)
     first = res.index_of_first_image
-    for frames, k in _frames_of_videos(res, run):
+    videos_frames, others = _frames_of_videos(res, run, getattr(p, "n_iter", 1))
+    for frames, k in videos_frames:
         infotext = res.infotexts[first + k * run.resolved.video_length] if res.infotexts else res.info
         seed = res.all_seeds[k * run.resolved.video_length] if res.all_seeds else res.seed
         frames = _finish_frames(frames, run)
@@ -69,8 +73,8 @@ def write(p, res, run):
             gallery = [str(saved.paths[f]) for f in GALLERY_FORMATS if f in saved.paths]
             shown += gallery or frames
             infotexts += [infotext] * len(gallery or frames)
-    res.images = shown + extra
-    res.infotexts = infotexts + extra_infotexts
+    res.images = shown + extra + others
+    res.infotexts = infotexts + extra_infotexts + [res.info] * len(others)
     res.index_of_first_image = 0
 
 

@@ -32,7 +32,8 @@ from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
 
-from . import models, motion_lora, settings
+from . import cn_compat, controlnet, i2ibatch, models, motion_lora, settings
+from .inputs import Sources, source_count
 from .log import logger
 
 ATTR = "animatediff_run"
@@ -49,17 +50,36 @@ class Run:
     base_latent: object = None  # img2img init latent before blending (built once per run)
     motion_loras: list = dataclasses.field(default_factory=list)  # [(name, LoraFile, multiplier)]
     loras_reported: bool = False
+    sources: Sources = dataclasses.field(default_factory=Sources)  # video-to-video inputs (decoded ones removed)
 
 
 def get(p):
     return getattr(p, ATTR, None)
 
 
-def prepare(p, params: AnimateDiffParams, is_img2img: bool, source_frames=None):
-    """before_process: size the batch; everything model-related waits for `arm`."""
-    resolved = params.resolve(source_frames=source_frames)
-    run = Run(params, resolved, is_img2img)
-    setattr(p, ATTR, run)
+def prepare(p, params: AnimateDiffParams, is_img2img: bool, sources: Sources):
+    """before_process: size the batch from the request and its video-to-video
+    inputs, and hand ControlNet's units their frames; everything model-related
+    waits for `arm`. Whatever fails here leaves no decoded frames behind."""
+    try:
+        units = controlnet.enabled_units(p)
+        cap = controlnet.frame_cap(units, sources.frames)
+        resolved = params.resolve(source_frames=cap if cap is not None else source_count(sources))
+        run = Run(params, resolved, is_img2img, sources=sources)
+        setattr(p, ATTR, run)
+        _cleanup_on_close(p)
+        controlnet.prepare_units(units, sources.frames, sources.masks.folder if sources.masks else None,
+                                 resolved.video_length)
+        if i2ibatch.is_batch(p):
+            i2ibatch.prepare(p, resolved.video_length)
+    except BaseException:
+        sources.remove()
+        raise
+    cn_compat.set_video_length(p, resolved.video_length)
+    if sources.frames is not None and not any(controlnet.own_folder(u) == sources.frames.folder for u in units):
+        logger.info("the video source sets the frame count (%d) but controls nothing: %s", resolved.video_length,
+                    "enable a ControlNet unit without its own input" if controlnet.installed()
+                    else "install sd-webui-controlnet to control the frames with it")
     p.batch_size = resolved.webui_batch_size
     if "PNG" not in resolved.file_formats or settings.opt("animatediff_save_to_custom"):
         # PNG frames are then written by us (per-video folder) or not at all.
@@ -67,6 +87,20 @@ def prepare(p, params: AnimateDiffParams, is_img2img: bool, source_frames=None):
     if not settings.opt("animatediff_save_grid"):
         p.do_not_save_grid = True
     return run
+
+
+def _cleanup_on_close(p):
+    """The WebUI closes every `p` (also after an error or interrupt, when no
+    postprocess runs): decoded frames go then at the latest."""
+    close = p.close
+
+    def close_and_finish():
+        try:
+            close()
+        finally:
+            finish(p)
+
+    p.close = close_and_finish
 
 
 def refuse(p, error: Exception):
@@ -88,7 +122,8 @@ def arm(p, run: Run):
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
     run.model = models.load(model_path, low_vram=_low_vram(sd_model))
     run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
-                                 context=context_options(run.resolved), motion_scale=run.params.motion_scale)
+                                 context=context_options(run.resolved), motion_scale=run.params.motion_scale,
+                                 around_call=controlnet.around_call(p))
     # The whole prompt as the user wrote it (styles applied, every keyframe line).
     run.motion_loras = motion_lora.motion_loras(p.all_prompts[0] if p.all_prompts else "")
     check_compatible(run.model, [name for name, _, _ in run.motion_loras])
@@ -125,9 +160,10 @@ def _sample(p, run: Run, original, *args, **kwargs):
         if run.motion_loras:
             loras = apply_motion_loras(run.model, run.motion_loras)
             _report_loras(run, loras)
-        if run.params.freeinit_enable:
-            return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
-        return original(*args, **kwargs)
+        with cn_compat.active(run.injection.state):  # SparseCtrl's layers take each call's frame count
+            if run.params.freeinit_enable:
+                return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
+            return original(*args, **kwargs)
     finally:
         try:
             if loras is not None:
@@ -223,8 +259,10 @@ def finish(p):
     a reference cycle that would keep the motion model and latents alive until
     Python's cycle collector happens to run."""
     p.__dict__.pop("sample", None)
+    p.__dict__.pop("close", None)
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
+        run.sources.remove()
         run.model = run.injection = run.base_latent = run.travel = None
         run.motion_loras = []
 

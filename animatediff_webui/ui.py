@@ -18,7 +18,7 @@ from modules.ui_components import ToolButton
 from ..motion_module.request import params as P
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_field_names, paste_fields
 
-from . import inputs, models, settings, travel
+from . import controlnet, inputs, models, settings, travel
 
 REFRESH = "\U0001f504"
 # Rows of the accordion (presentation only; what each control is comes from its Spec).
@@ -32,7 +32,7 @@ LAYOUT = (
     ("freeinit_enable", "freeinit_filter", "freeinit_fast"),
     ("freeinit_iters", "freeinit_ds", "freeinit_dt"),
     ("video_source",),
-    ("video_path",),
+    ("video_path", "mask_path"),
     ("latent_power", "latent_scale"),
     ("last_frame",),
     ("latent_power_last", "latent_scale_last"),
@@ -131,6 +131,10 @@ def build(is_img2img: bool, prompt_box=None):
                 for name in row:
                     spec = P.SPECS[name]
                     by_name[name] = _model_dropdown(tab) if spec.ui == "model" else _component(name, spec, tab)
+            if row[0] == "video_path" and not controlnet.installed():
+                gr.Markdown("ControlNet is not installed: Video source and Video path set only the number of "
+                            "frames (and FPS). Install sd-webui-controlnet to control the frames with them.",
+                            elem_id=_elem(tab, "controlnet-note"))
         by_name["video_source"].change(_on_video, inputs=[by_name["video_source"]],
                                        outputs=[by_name["video_length"], by_name["fps"]])
         preview = gr.Markdown("", elem_id=_elem(tab, "travel-preview"))

@@ -109,12 +109,13 @@ class TemporalTransformerBlock(nn.Module):
 
 
 class TemporalTransformer(nn.Module):
-    def __init__(self, dim: int, max_len: int, heads: int = 8, norm_over_frames: bool = False):
+    def __init__(self, dim: int, max_len: int, heads: int = 8, norm_over_frames: bool = False,
+                 attention_blocks: int = 2):
         super().__init__()
         self.norm_over_frames = norm_over_frames
         self.norm = nn.GroupNorm(32, dim, eps=1e-6)
         self.proj_in = nn.Linear(dim, dim)
-        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(dim, heads, max_len)])
+        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(dim, heads, max_len, attention_blocks)])
         self.proj_out = nn.Linear(dim, dim)
 
     def _normalise(self, x, frames):
@@ -146,9 +147,11 @@ class TemporalTransformer(nn.Module):
 class MotionModule(nn.Module):
     """One `motion_modules.N` entry: a residual temporal transformer."""
 
-    def __init__(self, dim: int, max_len: int, norm_over_frames: bool = False):
+    def __init__(self, dim: int, max_len: int, norm_over_frames: bool = False, attention_blocks: int = 2):
+        """`attention_blocks`: 2 in every motion module; SparseCtrl's encoder has 1."""
         super().__init__()
-        self.temporal_transformer = TemporalTransformer(dim, max_len, norm_over_frames=norm_over_frames)
+        self.temporal_transformer = TemporalTransformer(dim, max_len, norm_over_frames=norm_over_frames,
+                                                        attention_blocks=attention_blocks)
 
     @property
     def channels(self) -> int:

@@ -34,9 +34,10 @@ PACKAGE = _extension_package()
 
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
-api, inputs, log, motion_lora, outputs, run, samplers, settings, ui, xyz = (
+api, cn_compat, controlnet, i2ibatch, inputs, log, motion_lora, outputs, run, samplers, settings, ui, xyz = (
     importlib.import_module(f"{PACKAGE}.animatediff_webui.{name}")
-    for name in ("api", "inputs", "log", "motion_lora", "outputs", "run", "samplers", "settings", "ui", "xyz"))
+    for name in ("api", "cn_compat", "controlnet", "i2ibatch", "inputs", "log", "motion_lora", "outputs", "run",
+                 "samplers", "settings", "ui", "xyz"))
 travel = importlib.import_module(f"{PACKAGE}.animatediff_webui.travel")
 _params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
 ParamError, from_script_args = _params.ParamError, _params.from_script_args
@@ -71,8 +72,8 @@ class AnimateDiffScript(scripts.Script):
             if not params.enable:
                 motion_lora.note_unused(p.prompt)
                 return
-            params, source_frames = inputs.decode(params)
-            current = run.prepare(p, params, self.is_img2img, source_frames)
+            params = inputs.with_last_frame(params)
+            current = run.prepare(p, params, self.is_img2img, inputs.open_sources(params, p, limit=inputs.limit(params)))
             travel.prepare(p, current, travel.method(params))
         except (ParamError, ValueError) as e:
             logger.error("%s", e)
@@ -98,7 +99,8 @@ class AnimateDiffScript(scripts.Script):
         if current is None:
             return
         run.reschedule_noise(p, current)
-        if self.is_img2img and getattr(p, "init_latent", None) is not None:
+        # img2img batch: each frame has its own init image, nothing to fade.
+        if self.is_img2img and getattr(p, "init_latent", None) is not None and not i2ibatch.is_batch(p):
             run.blend_init_latent(p, current)
 
     def postprocess_batch(self, p, *args, **kwargs):
@@ -116,6 +118,8 @@ class AnimateDiffScript(scripts.Script):
 
 
 samplers.register()
+cn_compat.register()  # before ControlNet's first lazy import, which happens at generation time
+i2ibatch.install()
 xyz.register()  # the WebUI's own scripts, the X/Y/Z plot among them, are loaded before extensions
 script_callbacks.on_ui_settings(settings.register)
 script_callbacks.on_app_started(api.register)

@@ -69,7 +69,7 @@ def test_defaults():
         "latent_power": 1.0, "latent_scale": 32.0, "latent_power_last": 1.0,
         "latent_scale_last": 32.0, "request_id": "", "prompt_interp": "", "freenoise": False,
         "motion_scale": 1.0, "freeinit_enable": False, "freeinit_filter": "butterworth", "freeinit_ds": 0.25,
-        "freeinit_dt": 0.25, "freeinit_iters": 3, "freeinit_fast": False,
+        "freeinit_dt": 0.25, "freeinit_iters": 3, "freeinit_fast": False, "mask_path": "",
     }
     assert p.last_frame is None
 
@@ -300,10 +300,11 @@ def test_from_dict_readme_example():
 
 def test_from_dict_unknown_keys_warn_once():
     w = Warnings()
-    p = from_dict({"enable": True, "model": "m.ckpt", "version": "v2", "mask_path": "", "is_i2i_batch": False}, warn=w)
+    p = from_dict({"enable": True, "model": "m.ckpt", "version": "v2", "video_default": "", "is_i2i_batch": False},
+                  warn=w)
     assert p.enable
     assert len(w) == 1
-    for key in ("version", "mask_path", "is_i2i_batch"):
+    for key in ("version", "video_default", "is_i2i_batch"):
         assert key in w[0]
 
 

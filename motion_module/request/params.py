@@ -182,12 +182,14 @@ class AnimateDiffParams:
         "number")
     video_source: str | None = param(
         None, VideoFile(), "Video source",
-        "Sets the frame count: with Number of frames 0 the video's frame count is used, and a larger number is "
-        "capped at it. Uploading a video in the UI also copies its frame count and FPS into Number of frames "
-        "and FPS.", "video", infotext="never", range_text="video file (API: a path on the server)")
+        "Video-to-video: every ControlNet unit that has no input of its own is controlled by this video, frame "
+        "i by frame i (needs ControlNet). Also sets the frame count: with Number of frames 0 all the video's "
+        "frames are used, a larger number is capped at it. Uploading a video copies its frame count and FPS "
+        "into Number of frames and FPS.", "video", infotext="never",
+        range_text="video file (API: a path on the server, or base64)")
     video_path: str = param(
         "", Text(), "Video path (folder of frames)",
-        "Like Video source, counting the .png, .jpg, .jpeg, .webp and .bmp files in a folder on the server. "
+        "Like Video source, with a folder of frames on the server (images only, all one size, natural order). "
         "Used only when Video source is empty.", "textbox", infotext="never", range_text="folder on the server")
     latent_power: float = param(
         1.0, _LATENT_POWER, "Latent power",
@@ -254,6 +256,11 @@ class AnimateDiffParams:
         False, Bool(), "FreeInit fast",
         "Fewer steps in the early iterations (steps × k / iterations in iteration k), all of them in the last.",
         "checkbox", infotext="when_set")
+    mask_path: str = param(
+        "", Text(), "Mask path (folder of masks)",
+        "Video-to-video inpainting: a folder of masks on the server, given to every ControlNet unit that takes "
+        "its frames from Video source / Video path (frame i gets mask i; a single mask is used for all).",
+        "textbox", infotext="never", range_text="folder on the server")
 
     def __post_init__(self) -> None:
         self.validate()

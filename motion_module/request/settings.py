@@ -45,6 +45,12 @@ SETTINGS: tuple[Setting, ...] = (
             "average; last: the reference extension's overwrite)",
             "How overlapping context windows are combined: " + ", ".join(f"`{name}`" for name in FUSES)
             + " (see below). New in this extension.", "radio"),
+    Setting("animatediff_allowed_roots", "", Text(),
+            "Folders that Video source, Video path and Mask path may read from (separate with ; or new lines; "
+            "empty: any folder on the server)",
+            "Folders on the server that `video_source`, `video_path` and `mask_path` may name (`;` or new lines "
+            "between them). Empty: any path, as in the reference extension. Set it on a shared or public server; "
+            "symlinks and `..` are resolved before the check, so they cannot leave a root.", "textbox"),
     *(s for s in WRITER_SETTINGS if s.section[0] != "animatediff"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}

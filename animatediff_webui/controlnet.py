@@ -1,0 +1,166 @@
+"""sd-webui-controlnet (v1.1.455) with AnimateDiff: units fed the source
+video, and each UNet call given the hint rows of its frames.
+
+ControlNet reads an AnimateDiff run through the functions in `cn_compat.py`;
+everything here works on ControlNet's objects only through the attributes its
+units and hook expose, and is a no-op when ControlNet is not installed.
+"""
+
+import contextlib
+import functools
+import os
+import sys
+
+from ..motion_module.context.hints import hint_rows
+from ..motion_module.video.source import natural_key
+
+from .log import logger
+
+MODULES = ("internal_controlnet.external_code", "scripts.external_code")
+
+
+def installed() -> bool:
+    return any(name in sys.modules for name in MODULES)
+
+
+def find_script(p):
+    runner = getattr(p, "scripts", None)
+    for script in getattr(runner, "alwayson_scripts", None) or ():
+        if script.title().lower() == "controlnet":
+            return script
+    return None
+
+
+def _unit_class():
+    for name in MODULES:
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "ControlNetUnit"):
+            return module.ControlNetUnit
+    return None
+
+
+def enabled_units(p):
+    """ControlNet's enabled units of this request, as unit objects written
+    back into `p.script_args`: ControlNet rebuilds API dicts on every read, so
+    flags set on a rebuilt copy would be lost."""
+    script, unit_class = find_script(p), _unit_class()
+    if script is None or unit_class is None:
+        return []
+    args = list(p.script_args)
+    units = []
+    for i in range(script.args_from, script.args_to):
+        unit = args[i]
+        if isinstance(unit, dict):
+            unit = args[i] = unit_class.from_dict(unit)
+        if getattr(unit, "enabled", False):
+            units.append(unit)
+    p.script_args = args if isinstance(p.script_args, list) else type(p.script_args)(args)
+    return units
+
+
+def _batch_lines(unit):
+    value = getattr(unit, "batch_images", None)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().split("\n")
+
+
+def _mode(unit) -> str:
+    mode = getattr(unit, "input_mode", "simple")
+    return str(getattr(mode, "value", mode)).lower()
+
+
+def own_folder(unit):
+    """The unit's own batch folder, or None."""
+    lines = _batch_lines(unit)
+    return lines[0].strip() if lines and _mode(unit) == "batch" else None
+
+
+def has_keyframes(unit) -> bool:
+    return any(line.strip().startswith("keyframe:") for line in _batch_lines(unit) or ())
+
+
+def has_own_image(unit) -> bool:
+    return _mode(unit) != "batch" and getattr(unit, "image", None) is not None
+
+
+def _count_files(folder) -> int:
+    # What ControlNet will read: every non-hidden entry (the WebUI's listfiles).
+    try:
+        return len([n for n in os.listdir(folder) if not n.startswith(".")])
+    except OSError:
+        return 0
+
+
+def frame_cap(units, source_frames):
+    """The frame count the inputs allow: the fewest files among the source
+    folder and the units' own folders (keyframe units excepted, their images
+    are placed, not streamed), or None when nothing limits it."""
+    counts = [len(source_frames)] if source_frames is not None else []
+    for unit in units:
+        folder = own_folder(unit)
+        if folder and not has_keyframes(unit):
+            counts.append(_count_files(folder))
+    return min(counts) if counts else None
+
+
+def _first(files, p, length):
+    return sorted(files, key=lambda f: natural_key(os.path.basename(f)))[:length]
+
+
+def prepare_units(units, source_frames, mask_folder, video_length):
+    """Video-to-video: a unit without input of its own takes the source
+    frames (and masks); every unit reading a folder is marked as AnimateDiff
+    batch, so ControlNet makes one hint row per frame, trimmed to the video."""
+    for unit in units:
+        if has_own_image(unit):
+            continue  # one image controls every frame
+        if own_folder(unit) is None:
+            if source_frames is None:
+                continue  # ControlNet reports the missing input itself
+            lines = [source_frames.folder]
+            if mask_folder and not getattr(unit, "batch_mask_dir", None):
+                lines.append(f"mask:{mask_folder}")
+            unit.input_mode = type(unit.input_mode)("batch")  # ControlNet's InputMode enum, or a plain str
+            unit.batch_images = "\n".join(lines)
+        unit.animatediff_batch = True
+        if not has_keyframes(unit):
+            unit.batch_modifiers = [*getattr(unit, "batch_modifiers", []),
+                                    functools.partial(_first, length=video_length)]
+        logger.info("ControlNet unit %s: frames from %s", getattr(unit, "model", "?"), own_folder(unit))
+
+
+def _device():
+    from modules import devices
+
+    return devices.get_device_for("controlnet")
+
+
+def around_call(p):
+    """Injection hook: during each UNet call (one per context window), every
+    per-frame ControlNet hint holds exactly the rows of that call's frames,
+    on ControlNet's device; ControlNet's own tensors are put back after."""
+    script = find_script(p)
+    if script is None:
+        return None
+
+    @contextlib.contextmanager
+    def swapped(frame_index, video_length):
+        params = getattr(getattr(script, "latest_network", None), "control_params", None) or ()
+        saved = []
+        try:
+            device = None
+            for param in params:
+                for name in ("hint_cond", "hr_hint_cond"):
+                    value = getattr(param, name, None)
+                    rows = hint_rows(value, frame_index, video_length)
+                    if rows is not value:
+                        device = device or _device()
+                        saved.append((param, name, value))
+                        setattr(param, name, rows.to(device))
+            yield
+        finally:
+            for param, name, value in reversed(saved):
+                setattr(param, name, value)  # ControlNet's setter also drops its per-hint caches
+
+    return swapped
