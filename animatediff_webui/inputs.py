@@ -63,7 +63,8 @@ def work_folder():
 
 
 def _is_base64_video(value: str) -> bool:
-    return value.startswith("data:") or (len(value) > 1024 and os.sep not in value[:256] and "." not in value[:256])
+    """A data URL, or a long string that is not a file (base64 has '/' in it, so it cannot be told by form)."""
+    return value.startswith("data:") or (len(value) > 1024 and not os.path.exists(value))
 
 
 @dataclasses.dataclass
