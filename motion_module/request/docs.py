@@ -16,7 +16,7 @@ from .params import SPECS, default_of
 from .settings import SETTINGS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-MARKERS = {"parameters": "parameter_table", "settings": "settings_table"}
+MARKERS = {"parameters": "parameter_table", "settings": "settings_table", "positional": "positional_order"}
 
 
 def _code(value) -> str:
@@ -55,6 +55,10 @@ def parameter_table() -> str:
             f"`{name}`", label, spec.range_text or _range(spec.kind),
             spec.default_text or _code(default_of(name)), spec.hint)) + " |")
     return "\n".join(rows)
+
+
+def positional_order() -> str:
+    return "`" + ", ".join(SPECS) + "`"
 
 
 def settings_table() -> str:

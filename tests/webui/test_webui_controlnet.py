@@ -130,6 +130,37 @@ def test_the_shortest_folder_caps_the_frames(webui, motion_modules, controlnet, 
     assert gif_frame_count(out) == 9
 
 
+def test_controlnet_keyframes_place_images_on_their_frames(webui, motion_modules, controlnet, tmp_path):
+    # ControlNet's own `keyframe:` line: two images for frames 0 and 7, then 0 and 4; no cap to 2 frames.
+    keys = _write_frames(tmp_path / "keys", 2)
+    ad_args = {"model": motion_modules["v2"], "video_length": 8, "format": ["GIF", "Frame"]}
+    runs = [frames_of(txt2img(webui, ad_args, [unit(controlnet, input_mode="batch",
+                                                      batch_images=f"{keys}\nkeyframe:0,{k}")]), 8) for k in (7, 4)]
+    assert len(runs[0]) == len(runs[1]) == 8
+    diffs = [float(np.abs(x - y).mean()) for x, y in zip(*runs)]
+    print("keyframe 7 -> 4, per-frame change:", [round(d, 2) for d in diffs])
+    assert set(np.argsort(diffs)[-2:]) == {4, 7} and diffs[0] < min(diffs[4], diffs[7]), diffs
+
+
+def test_sparsectrl_runs_with_this_extensions_temporal_layers(webui, motion_modules, controlnet, before, tmp_path):
+    models = webui.get("/controlnet/model_list", params={"update": "true"}).json().get("model_list", [])
+    sparse = [m for m in models if m.startswith("sparsectrl_rgb_sd15_rand")]
+    if not sparse:
+        pytest.skip("no sparsectrl_rgb_sd15_rand model (make_controlnet_model.py ... sparsectrl)")
+    keys = _write_frames(tmp_path / "keys", 2)
+    ad_args = {"model": motion_modules["v3"], "video_length": 8, "format": ["GIF", "Frame"]}
+    sparse_unit = unit(controlnet, model=sparse[0], weight=1.0, input_mode="batch",
+                       batch_images=f"{keys}\nkeyframe:0,7")
+    with_sparse = frames_of(txt2img(webui, ad_args, [sparse_unit]), 8)
+    without = frames_of(txt2img(webui, ad_args), 8)
+    assert len(with_sparse) == 8 and all(np.isfinite(f).all() for f in with_sparse)
+    assert np.mean([np.abs(x - y).mean() for x, y in zip(with_sparse, without)]) > 0.5
+    # The same control with AnimateDiff off cannot run SparseCtrl's temporal layers: a clear error, no crash.
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": {"controlnet": {"args": [sparse_unit]}}})
+    assert r.status_code in (200, 500)
+    assert plain(webui) == before
+
+
 @pytest.mark.parametrize("batch_cond_uncond", [True, False])
 def test_long_video_in_context_windows(webui, motion_modules, controlnet, tmp_path, batch_cond_uncond):
     folder = _write_frames(tmp_path / "a", 24)
