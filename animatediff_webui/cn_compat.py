@@ -17,7 +17,7 @@ import types
 from ..motion_module.request.params import ParamError, from_script_args
 from ..motion_module.sparsectrl import SparseCtrlMotion
 
-from . import i2ibatch
+from . import controlnet, i2ibatch
 from .log import logger
 
 VIEW_ATTR = "animatediff_controlnet_view"
@@ -34,21 +34,13 @@ class AnimateDiffView:
     is_i2i_batch: bool = False
 
 
-def _our_script(p):
-    runner = getattr(p, "scripts", None)
-    for script in getattr(runner, "alwayson_scripts", None) or ():
-        if script.title().lower() == "animatediff":
-            return script
-    return None
-
-
 def get_animatediff_arg(p):
     """ControlNet's view of this run, or None when AnimateDiff is off. Works
     before our before_process (the img2img batch hook calls it first) and
     returns the same object for the whole run."""
     view = p.__dict__.get(VIEW_ATTR)
     if view is None:
-        script = _our_script(p)
+        script = controlnet.find_script(p, "animatediff")
         if script is None:
             return None
         try:

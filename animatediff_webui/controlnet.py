@@ -23,10 +23,11 @@ def installed() -> bool:
     return any(name in sys.modules for name in MODULES)
 
 
-def find_script(p):
+def find_script(p, title="controlnet"):
+    """The always-on script of this request with that title (case-insensitive, as ControlNet matches)."""
     runner = getattr(p, "scripts", None)
     for script in getattr(runner, "alwayson_scripts", None) or ():
-        if script.title().lower() == "controlnet":
+        if script.title().lower() == title:
             return script
     return None
 

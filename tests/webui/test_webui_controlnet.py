@@ -220,6 +220,35 @@ def test_video_source_file_and_base64_are_decoded_and_removed(webui, motion_modu
     assert not os.path.isdir(work) or os.listdir(work) == []
 
 
+def test_interrupted_v2v_removes_its_frames_and_leaves_no_trace(webui, motion_modules, controlnet, before, tmp_path):
+    import threading
+    import time
+
+    video = _write_video(tmp_path / "clip.mp4", 8)
+    work = os.path.join(webui.get("/sdapi/v1/cmd-flags").json()["data_dir"], "tmp", "animatediff-frames")
+    result = {}
+
+    def long_run():
+        result["response"] = webui.post("/sdapi/v1/txt2img", json={**BASE, "steps": 30, "alwayson_scripts": {
+            "AnimateDiff": {"args": [{"enable": True, "model": motion_modules["v2"], "video_source": video}]},
+            "controlnet": {"args": [unit(controlnet)]}}})
+
+    worker = threading.Thread(target=long_run)
+    worker.start()
+    seen_frames, deadline = False, time.time() + 300
+    while time.time() < deadline:  # wait until sampling has started
+        seen_frames = seen_frames or bool(os.path.isdir(work) and os.listdir(work))
+        if webui.get("/sdapi/v1/progress?skip_current_image=true").json().get("state", {}).get("sampling_step", 0):
+            break
+        time.sleep(0.3)
+    assert seen_frames or (os.path.isdir(work) and os.listdir(work))  # the decoded frames were there
+    webui.post("/sdapi/v1/interrupt")
+    worker.join(timeout=600)
+    assert result["response"].status_code == 200
+    assert not os.listdir(work)
+    assert plain(webui) == before
+
+
 @pytest.mark.parametrize("ad_args, field", [
     ({"video_path": "/nonexistent/frames"}, "video_path"),
     ({"video_source": "/nonexistent/clip.mp4"}, "video_source"),
