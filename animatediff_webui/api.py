@@ -18,6 +18,7 @@ from ..motion_module.probe import probe
 from ..motion_module.request.docs import parameter_listing
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
 from ..motion_module.request.params import ParamError, check_context_fits, from_script_args
+from ..motion_module.request.settings import SETTINGS
 
 from modules import shared
 
@@ -127,10 +128,16 @@ def check_body(body: bytes, is_img2img: bool):
 
 
 def register(_demo, app):
+    secrets = [s.key for s in SETTINGS if s.ui == "password"]
     for route in app.routes:
         path = getattr(route, "path", None)
-        if path in ROUTES and hasattr(route, "app") and not getattr(route.app, "animatediff_wrapped", False):
+        if not hasattr(route, "app") or getattr(route.app, "animatediff_wrapped", False):
+            continue
+        if path in ROUTES:
             route.app = asgi.wrap(route.app, functools.partial(check_body, is_img2img=ROUTES[path]))
+        elif path == "/sdapi/v1/options" and "GET" in getattr(route, "methods", ()):
+            # The WebUI answers every stored setting as it is, our S3 secret key included.
+            route.app = asgi.mask_json_keys(route.app, secrets)
 
     def list_models():
         return {"models": models.describe_all()}

@@ -83,3 +83,41 @@ def wrap(route_app, check):
 
     app.animatediff_wrapped = True
     return app
+
+
+def mask_json_keys(route_app, keys, mask="***"):
+    """An ASGI app whose JSON-object answers show `mask` instead of any
+    non-empty value under `keys` (secrets the WebUI's options route would
+    otherwise return as stored)."""
+    keys = frozenset(keys)
+
+    async def app(scope, receive, send):
+        held = {}
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                held["start"] = message
+                held["body"] = []
+                return
+            if message["type"] != "http.response.body" or "start" not in held:
+                await send(message)
+                return
+            held["body"].append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(held["body"])
+            try:
+                data = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                data = None
+            if isinstance(data, dict) and any(data.get(k) for k in keys):
+                body = json.dumps({k: mask if k in keys and v else v for k, v in data.items()}).encode()
+            start = held.pop("start")
+            headers = [(n, v) for n, v in start.get("headers", []) if n.lower() != b"content-length"]
+            await send({**start, "headers": headers + [(b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await route_app(scope, receive, capture)
+
+    app.animatediff_wrapped = True
+    return app

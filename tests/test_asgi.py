@@ -36,3 +36,14 @@ def test_check_may_replace_the_body():
     app = asgi.wrap(route, lambda body: b'{"restored": true}')
     assert call(app, b'{"infotext": "AnimateDiff: ..."}') == (200, b'{"restored": true}')
     assert call(asgi.wrap(route, lambda body: None), b'{"x": "animatediff"}') == (200, b'{"x": "animatediff"}')
+
+
+def test_secrets_in_an_options_answer_are_masked():
+    app = asgi.mask_json_keys(route, ["animatediff_s3_secret_key"])
+    secret = b'{"animatediff_s3_secret_key": "wJalrXUt-very-secret", "animatediff_s3_bucket": "b", "x": 1}'
+    status, answer = call(app, secret)
+    assert status == 200 and b"very-secret" not in answer
+    assert json.loads(answer) == {"animatediff_s3_secret_key": "***", "animatediff_s3_bucket": "b", "x": 1}
+    # Nothing to hide (unset secret, other JSON, not JSON): the answer is passed on unchanged.
+    for body in (b'{"animatediff_s3_secret_key": "", "x": 1}', b"[1, 2]", b"not json", b""):
+        assert call(app, body) == (200, body)

@@ -334,3 +334,16 @@ def test_infotext_round_trip_restores_every_field(webui, motion_modules):
     frames_b, durations_b, info_b = gif_frames(decode(second["images"][0]))
     assert len(frames_b) == 10 and durations_b == durations_a and info_b.get("loop") == info_a.get("loop")
     assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b))
+
+
+def test_the_s3_secret_key_is_never_answered(webui, motion_modules):
+    secret = "wJalrXUtnFEMI-K7MDENG-test-secret"
+    before = webui.options().get("animatediff_s3_secret_key", "")
+    try:
+        webui.set_options(animatediff_s3_secret_key=secret)
+        r = webui.get("/sdapi/v1/options")
+        assert r.status_code == 200 and secret not in r.text
+        assert r.json()["animatediff_s3_secret_key"] == "***"
+        assert "sd_model_checkpoint" in r.json()  # the rest of the answer is intact
+    finally:
+        webui.set_options(animatediff_s3_secret_key="" if before == "***" else before)
