@@ -127,6 +127,19 @@ def check_body(body: bytes, is_img2img: bool):
     return replaced
 
 
+MASK = "***"
+
+
+def _keep_masked_secrets(keys, body: bytes):
+    try:
+        request = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(request, dict) or not any(request.get(k) == MASK for k in keys):
+        return None
+    return json.dumps({k: v for k, v in request.items() if not (k in keys and v == MASK)}).encode()
+
+
 def register(_demo, app):
     secrets = [s.key for s in SETTINGS if s.ui == "password"]
     for route in app.routes:
@@ -137,7 +150,10 @@ def register(_demo, app):
             route.app = asgi.wrap(route.app, functools.partial(check_body, is_img2img=ROUTES[path]))
         elif path == "/sdapi/v1/options" and "GET" in getattr(route, "methods", ()):
             # The WebUI answers every stored setting as it is, our S3 secret key included.
-            route.app = asgi.mask_json_keys(route.app, secrets)
+            route.app = asgi.mask_json_keys(route.app, secrets, MASK)
+        elif path == "/sdapi/v1/options" and "POST" in getattr(route, "methods", ()):
+            # A client that posts back the options it read must not store the mask as the secret.
+            route.app = asgi.wrap(route.app, functools.partial(_keep_masked_secrets, secrets))
 
     def list_models():
         return {"models": models.describe_all()}
