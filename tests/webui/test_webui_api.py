@@ -347,7 +347,7 @@ def test_the_s3_secret_key_is_never_answered(webui, motion_modules):
         assert "sd_model_checkpoint" in r.json()  # the rest of the answer is intact
         # Posting the answer back (as some clients do) keeps the stored secret.
         webui.set_options(**{k: v for k, v in r.json().items() if k.startswith("animatediff_s3")})
-        with open(os.path.join(webui.get("/sdapi/v1/cmd-flags").json()["data_dir"], "config.json")) as f:
+        with open(webui.get("/sdapi/v1/cmd-flags").json()["ui_settings_file"]) as f:
             assert json.load(f)["animatediff_s3_secret_key"] == secret
     finally:
         webui.set_options(animatediff_s3_secret_key="" if before == "***" else before)
