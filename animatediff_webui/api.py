@@ -140,6 +140,26 @@ def _keep_masked_secrets(keys, body: bytes):
     return json.dumps({k: v for k, v in request.items() if not (k in keys and v == MASK)}).encode()
 
 
+def status():
+    """What the extension holds between requests: nothing but the cached module.
+    A run that left anything behind (an injected UNet, decoded frames, extra
+    callbacks) shows here."""
+    import os
+
+    from modules import script_callbacks
+
+    from ..motion_module import is_injected
+
+    unet = getattr(getattr(shared.sd_model, "model", None), "diffusion_model", None)
+    work = inputs.work_folder()
+    return {
+        "cached_module": models.cached_name(),
+        "unet_injected": bool(unet is not None and is_injected(unet)),
+        "decoded_frame_folders": len(os.listdir(work)) if os.path.isdir(work) else 0,
+        "callbacks": {name: len(entries) for name, entries in script_callbacks.callback_map.items() if entries},
+    }
+
+
 def register(_demo, app):
     secrets = [s.key for s in SETTINGS if s.ui == "password"]
     for route in app.routes:
@@ -166,6 +186,7 @@ def register(_demo, app):
         return {"message": models.unload(to_cpu_only=to_cpu)}
 
     app.add_api_route("/animatediff/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/animatediff/v1/status", status, methods=["GET"])
     app.add_api_route("/animatediff/v1/unload", unload_model, methods=["POST"])
     app.add_api_route("/animatediff/v1/xyz", lambda: {"txt2img": xyz.axis_indexes(False),
                                                       "img2img": xyz.axis_indexes(True)}, methods=["GET"])

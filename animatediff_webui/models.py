@@ -113,3 +113,8 @@ def unload(to_cpu_only=False) -> str:
     gc.collect()
     devices.torch_gc()
     return f"Removed {what} from memory."
+
+
+def cached_name():
+    """The file of the cached module, or None."""
+    return os.path.basename(_cached["key"][0]) if _cached["key"] else None
