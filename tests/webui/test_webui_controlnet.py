@@ -1,7 +1,8 @@
 """Video-to-video with the real sd-webui-controlnet (v1.1.455) in a real WebUI.
 
-Skipped unless SD_WEBUI_URL is set and the WebUI lists the ControlNet model
-named by SD_WEBUI_CONTROLNET_MODEL (default control_v11p_sd15_rand: a
+Skipped unless SD_WEBUI_URL is set. The tests that take the `controlnet`
+fixture are skipped unless the WebUI lists the ControlNet model named by
+SD_WEBUI_CONTROLNET_MODEL (default control_v11p_sd15_rand: a
 random-weight ControlNet v1.1 SD1.5 model, built by make_controlnet_model.py
 with its zero convolutions re-randomised so that the hint acts). Preprocessor
 "none" passes the control frames through unchanged.
@@ -111,6 +112,12 @@ def test_video_path_controls_frame_by_frame(webui, motion_modules, controlnet, b
     # Without ControlNet the same seed gives another video: the hints acted.
     free = txt2img(webui, {**ad_args, "video_length": 12, "format": ["GIF", "Frame"]})
     assert np.mean([np.abs(x - y).mean() for x, y in zip(a, frames_of(free, 12))]) > 1.0
+
+
+def test_a_frames_folder_sets_the_frame_count_with_or_without_controlnet(webui, motion_modules, tmp_path):
+    folder = _write_frames(tmp_path / "a", 10)
+    out = txt2img(webui, {"model": motion_modules["v2"], "video_length": 0, "video_path": folder, "format": ["GIF"]})
+    assert gif_frame_count(out) == 10
 
 
 def test_detected_maps_are_not_video_frames(webui, motion_modules, controlnet, tmp_path):
@@ -324,7 +331,7 @@ def _gradio_img2img(webui, values_by_elem, script_values, mode=5):
     return r.json()
 
 
-def test_img2img_batch_folder_with_masks_is_one_video(webui, motion_modules, controlnet, tmp_path):
+def test_img2img_batch_folder_with_masks_is_one_video(webui, motion_modules, tmp_path):
     images = _write_frames(tmp_path / "in", 8)
     masks = tmp_path / "masks"
     masks.mkdir()
