@@ -1,0 +1,75 @@
+"""Random AnimateDiff arguments over HTTP against a real WebUI (skipped
+unless SD_WEBUI_URL is set): every request is answered 200 or 422 naming a
+field, never a 5xx or a hang, and the WebUI's memory does not grow.
+
+The argument sets come from the same strategies as the parser's property
+tests (tests/test_hardening_inputs.py), plus request paths and images. Sets
+the parser accepts are made cheap before sending (at most 4 frames, one
+FreeInit iteration, no interpolation) so that a few hundred requests finish
+in minutes; refused ones are sent as generated.
+"""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from motion_module.errors import ParamError
+from motion_module.request.params import SPECS, from_dict
+from test_hardening_inputs import keys, values
+
+URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
+pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
+REQUESTS = int(os.environ.get("SD_WEBUI_FUZZ_REQUESTS", "300"))
+BASE = {"prompt": "a cat", "negative_prompt": "a dog", "steps": 1, "width": 64, "height": 64, "seed": 1,
+        "sampler_name": "Euler", "cfg_scale": 7}
+PATHS = ["/nonexistent", "/etc", "/etc/passwd", "../../etc", "~", "", "a\x00b", "C:\\Windows", "x" * 5000,
+         "data:video/mp4;base64,AAAA", "AAAA" * 400]
+
+counts = {"sent": 0, "200": 0, "422": 0}
+
+
+def _cheap(args):
+    try:
+        params = from_dict(args, warn=lambda msg: None)
+    except ParamError:
+        return args
+    if not params.enable:
+        return args
+    return {**args, "video_length": min(params.video_length or 4, 4), "batch_size": min(params.batch_size, 4),
+            "overlap": -1, "freeinit_iters": 1, "interp": "Off", "format": ["GIF"]}
+
+
+@pytest.fixture(scope="module")
+def rss(webui):
+    return [webui.get("/sdapi/v1/memory").json()["ram"]["used"]]
+
+
+paths = st.dictionaries(st.sampled_from(["video_source", "video_path", "mask_path", "model", "request_id",
+                                         "last_frame"]), st.sampled_from(PATHS), max_size=2)
+
+
+@settings(max_examples=REQUESTS, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(body=st.dictionaries(keys, values, max_size=8), extra=paths)
+def test_random_arguments_get_200_or_a_422_naming_a_field(webui, motion_modules, rss, body, extra):
+    args = _cheap({**body, **extra, "enable": True, "model": body.get("model", motion_modules["v2"])})
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": {"AnimateDiff": {"args": [args]}}})
+    counts["sent"] += 1
+    assert r.status_code in (200, 422), (r.status_code, args, r.text[:500])
+    counts[str(r.status_code)] += 1
+    if r.status_code == 422:
+        assert r.json()["field"] in set(SPECS) | {"args", "prompt"}, r.text[:500]
+    if counts["sent"] % 50 == 0:
+        rss.append(webui.get("/sdapi/v1/memory").json()["ram"]["used"])
+
+
+def test_zz_memory_did_not_grow(webui, rss):
+    rss.append(webui.get("/sdapi/v1/memory").json()["ram"]["used"])
+    growth = (rss[-1] - rss[1]) / rss[1] if len(rss) > 2 else 0.0
+    print(f"\nfuzz: {counts['sent']} random requests: {counts['200']} ran (200), {counts['422']} refused (422 "
+          f"naming a field), 0 other; WebUI RSS {rss[0] / 2**20:.0f} MiB before, {rss[-1] / 2**20:.0f} MiB after "
+          f"({growth * 100:+.1f}% from the first 50)")
+    assert counts["sent"] >= REQUESTS * 0.9
+    assert growth < 0.05, rss
+
