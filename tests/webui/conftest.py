@@ -41,14 +41,25 @@ def webui():
     return Client()
 
 
+class MotionModules(dict):
+    """kind -> file name, and the folder they are in (`.folder`)."""
+    folder = ""
+
+
 @pytest.fixture(scope="session")
 def motion_modules(webui, tmp_path_factory):
-    """Random full-size SD1.5 motion modules of every kind, served by the extension."""
+    """Random full-size SD1.5 motion modules of every kind, served by the extension.
+
+    GET /sdapi/v1/options may not list extension settings at all: it answers
+    through a model of the settings known when the WebUI's API module was
+    first imported, and ControlNet imports it before extensions register
+    theirs. So the folder is kept here, not read back."""
     from motion_module.synthetic import save_random_checkpoint
 
     folder = os.environ.get("SD_WEBUI_TEST_MM_DIR") or str(tmp_path_factory.mktemp("motion_modules"))
     os.makedirs(folder, exist_ok=True)
-    names = {}
+    names = MotionModules()
+    names.folder = folder
     for seed, kind in enumerate(KINDS):
         name = f"random_{kind}.safetensors"
         path = os.path.join(folder, name)

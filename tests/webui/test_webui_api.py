@@ -338,16 +338,19 @@ def test_infotext_round_trip_restores_every_field(webui, motion_modules):
 
 def test_the_s3_secret_key_is_never_answered(webui, motion_modules):
     secret = "wJalrXUtnFEMI-K7MDENG-test-secret"
-    before = webui.options().get("animatediff_s3_secret_key", "")
+    settings_file = webui.get("/sdapi/v1/cmd-flags").json()["ui_settings_file"]
     try:
         webui.set_options(animatediff_s3_secret_key=secret)
         r = webui.get("/sdapi/v1/options")
         assert r.status_code == 200 and secret not in r.text
-        assert r.json()["animatediff_s3_secret_key"] == "***"
         assert "sd_model_checkpoint" in r.json()  # the rest of the answer is intact
-        # Posting the answer back (as some clients do) keeps the stored secret.
-        webui.set_options(**{k: v for k, v in r.json().items() if k.startswith("animatediff_s3")})
-        with open(webui.get("/sdapi/v1/cmd-flags").json()["ui_settings_file"]) as f:
+        # (With ControlNet installed the WebUI leaves extension settings out of this answer altogether.)
+        answered = {k: v for k, v in r.json().items() if k.startswith("animatediff_s3")}
+        if answered:
+            assert answered["animatediff_s3_secret_key"] == "***"
+            # Posting the answer back (as some clients do) keeps the stored secret.
+            webui.set_options(**answered)
+        with open(settings_file) as f:
             assert json.load(f)["animatediff_s3_secret_key"] == secret
     finally:
-        webui.set_options(animatediff_s3_secret_key="" if before == "***" else before)
+        webui.set_options(animatediff_s3_secret_key="")

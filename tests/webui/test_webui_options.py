@@ -156,7 +156,7 @@ def test_unload_route(webui, motion_modules):
 def test_cache_reloads_a_module_whose_file_changed(webui, motion_modules, tmp_path):
     from motion_module.synthetic import save_random_checkpoint
 
-    path = os.path.join(webui.options()["animatediff_model_path"], "cache_test.safetensors")
+    path = os.path.join(motion_modules.folder, "cache_test.safetensors")
     try:
         save_random_checkpoint(path, "v2", seed=21)
         first, _, _ = video(webui, motion_modules, model="cache_test.safetensors")

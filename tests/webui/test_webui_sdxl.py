@@ -23,7 +23,7 @@ def sdxl(webui, motion_modules):
     title = next((t for t in titles if t.startswith(CKPT)), None)
     if title is None:
         pytest.skip(f"no SDXL checkpoint {CKPT!r} in the WebUI")
-    folder = webui.options()["animatediff_model_path"]
+    folder = motion_modules.folder
     names = {}
     for seed, kind in enumerate(("sdxl", "hotshot"), start=11):
         names[kind] = f"random_{kind}.safetensors"
