@@ -30,6 +30,17 @@ PATHS = ["/nonexistent", "/etc", "/etc/passwd", "../../etc", "~", "", "a\x00b", 
 counts = {"sent": 0, "200": 0, "422": 0}
 
 
+def _jsonable(value):
+    """The generated value as JSON can carry it (bytes become text; NaN stays, as Python's JSON writes it)."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
 def _cheap(args):
     try:
         params = from_dict(args, warn=lambda msg: None)
@@ -53,7 +64,7 @@ paths = st.dictionaries(st.sampled_from(["video_source", "video_path", "mask_pat
 @settings(max_examples=REQUESTS, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(body=st.dictionaries(keys, values, max_size=8), extra=paths)
 def test_random_arguments_get_200_or_a_422_naming_a_field(webui, motion_modules, rss, body, extra):
-    args = _cheap({**body, **extra, "enable": True, "model": body.get("model", motion_modules["v2"])})
+    args = _cheap(_jsonable({**body, **extra, "enable": True, "model": body.get("model", motion_modules["v2"])}))
     r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": {"AnimateDiff": {"args": [args]}}})
     counts["sent"] += 1
     assert r.status_code in (200, 422), (r.status_code, args, r.text[:500])
