@@ -9,6 +9,7 @@ FreeInit iteration, no interpolation) so that a few hundred requests finish
 in minutes; refused ones are sent as generated.
 """
 
+import json
 import os
 
 import pytest
@@ -65,7 +66,9 @@ paths = st.dictionaries(st.sampled_from(["video_source", "video_path", "mask_pat
 @given(body=st.dictionaries(keys, values, max_size=8), extra=paths)
 def test_random_arguments_get_200_or_a_422_naming_a_field(webui, motion_modules, rss, body, extra):
     args = _cheap(_jsonable({**body, **extra, "enable": True, "model": body.get("model", motion_modules["v2"])}))
-    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": {"AnimateDiff": {"args": [args]}}})
+    # Python's JSON writer: NaN and Infinity included, as some clients send them.
+    body = json.dumps({**BASE, "alwayson_scripts": {"AnimateDiff": {"args": [args]}}})
+    r = webui.post("/sdapi/v1/txt2img", data=body, headers={"content-type": "application/json"})
     counts["sent"] += 1
     assert r.status_code in (200, 422), (r.status_code, args, r.text[:500])
     counts[str(r.status_code)] += 1
