@@ -122,3 +122,33 @@ def test_without_the_hook_a_per_frame_hint_does_not_fit_a_window():
     with torch.no_grad(), mm.inject(unet, model, frames=frames, context=options):
         with pytest.raises(AssertionError):
             unet(x, t, context=c)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")])
+def test_a_failure_inside_a_window_puts_the_hint_and_the_unet_back(error):
+    # An exception or an out-of-memory error in the motion module, mid-window: ControlNet's own hint
+    # object is back in place, and the UNet computes exactly what it did before.
+    frames = 20
+    unet = sd15_unet()
+    model = random_model("v2", channels=channels_for("v2"))
+    x, t, c = _frame_tagged_inputs(1, frames)
+    with torch.no_grad():
+        plain = unet(x[:4], t[:4], context=c[:4])
+    controlnet = FakeControlNet(unet, _hint(frames, repeats=2))
+    original_hint, controlnet_forward = controlnet.hint_cond, unet.forward
+    failing = model.down_modules()[3]
+
+    def explode(*args, **kwargs):
+        raise error
+
+    failing.forward = explode
+    options = mm.ContextOptions(length=8, overlap=2, stride=1, closed_loop="R-P")
+    with pytest.raises(type(error)), torch.no_grad():
+        with mm.inject(unet, model, frames=frames, context=options, around_call=controlnet.around_call):
+            unet(x, t, context=c)
+    del failing.forward
+    assert controlnet.hint_cond is original_hint
+    assert unet.forward == controlnet_forward and not mm.is_injected(unet)
+    del unet.forward  # ControlNet's own clean-up
+    with torch.no_grad():
+        assert torch.equal(unet(x[:4], t[:4], context=c[:4]), plain)
