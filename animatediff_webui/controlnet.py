@@ -12,8 +12,6 @@ import os
 import sys
 
 from ..motion_module.context.hints import hint_rows
-from ..motion_module.video.source import natural_key
-
 from .log import logger
 
 MODULES = ("internal_controlnet.external_code", "scripts.external_code")
@@ -106,7 +104,7 @@ def frame_cap(units, source_frames):
 
 
 def _first(files, p, length):
-    return sorted(files, key=lambda f: natural_key(os.path.basename(f)))[:length]
+    return files[:length]  # ControlNet lists a folder in natural order, as list_frames does
 
 
 def prepare_units(units, source_frames, mask_folder, video_length):

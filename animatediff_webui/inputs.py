@@ -11,7 +11,8 @@ import re
 import tempfile
 
 from ..motion_module.request.params import ParamError
-from ..motion_module.video.source import SourceFrames, check_allowed, extract, list_frames, probe_video
+from ..motion_module.video.source import (SourceFrames, check_allowed, extract, inside_roots, list_frames,
+                                          probe_video)
 
 from . import settings
 
@@ -102,14 +103,9 @@ def _video_file(value: str, sources: Sources, from_ui: bool) -> str:
             f.write(raw)
         return path
     roots = allowed_roots()
-    if roots and not (from_ui and any(_inside(value, folder) for folder in _upload_folders())):
+    if roots and not (from_ui and inside_roots(value, _upload_folders())):
         check_allowed(value, "video_source", roots)
     return value
-
-
-def _inside(path, folder):
-    real, folder = os.path.realpath(path), os.path.realpath(folder)
-    return real.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def open_sources(params, p=None, decode=True, limit=None) -> Sources:
