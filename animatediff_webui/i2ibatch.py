@@ -15,7 +15,7 @@ import tempfile
 import torch
 
 from ..motion_module.request.params import ParamError
-from ..motion_module.video.source import SourceFrames, list_frames
+from ..motion_module.video.source import list_frames, masks_for
 
 from . import inputs
 from .log import logger
@@ -38,21 +38,6 @@ def _ensure(folder):
     return folder
 
 
-def _masks_for(frames: SourceFrames, masks: SourceFrames):
-    """One mask per frame: the mask of the same file stem, else the mask at
-    the same position; a single mask serves every frame."""
-    if len(masks) == 1:
-        return [masks.files[0]] * len(frames)
-    by_stem = {os.path.splitext(os.path.basename(m))[0]: m for m in masks.files}
-    stems = [os.path.splitext(os.path.basename(f))[0] for f in frames.files]
-    if all(s in by_stem for s in stems):
-        return [by_stem[s] for s in stems]
-    if len(masks) >= len(frames):
-        return list(masks.files[:len(frames)])
-    raise ParamError(MASK_FIELD, f"the {MASK_FIELD} holds {len(masks)} masks for {len(frames)} images, and their "
-                                 f"names do not match; give one mask, or one per image")
-
-
 def animatediff_i2i_batch(p, input, output_dir, inpaint_mask_dir, args, to_scale=False, scale_by=1.0,
                           use_png_info=False, png_info_props=None, png_info_dir=None):
     """The WebUI's `img2img.process_batch` signature; one generation for the whole folder."""
@@ -71,7 +56,7 @@ def animatediff_i2i_batch(p, input, output_dir, inpaint_mask_dir, args, to_scale
             frames = list_frames(upload, INPUT_FIELD)
         masks = None
         if inpaint_mask_dir and inpaint_mask_dir.strip():
-            masks = _masks_for(frames, list_frames(inpaint_mask_dir.strip(), MASK_FIELD))
+            masks = masks_for(frames, list_frames(inpaint_mask_dir.strip(), MASK_FIELD), MASK_FIELD)
         init_images = [ImageOps.exif_transpose(images.read(f)) for f in frames.files]
         if to_scale:
             p.width, p.height = int(init_images[0].width * scale_by), int(init_images[0].height * scale_by)

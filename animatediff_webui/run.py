@@ -104,14 +104,16 @@ def _cleanup_on_close(p):
 
 
 def refuse(p, error: Exception):
-    """Make this generation fail with `error` when sampling starts.
+    """Make this generation fail with `error` at its first processing step.
 
     The WebUI swallows exceptions raised in script hooks; an exception from
-    p.sample reaches the UI and the API as an error instead of a silent
-    plain image batch."""
-    def sample(*args, **kwargs):
+    p.init (which runs after every script's process(), before anything is
+    encoded or sampled) or p.sample reaches the UI and the API as an error
+    instead of a silent plain image batch, or another error from a request
+    only half set up for a video."""
+    def fail(*args, **kwargs):
         raise error
-    p.sample = sample
+    p.init = p.sample = fail
 
 
 def arm(p, run: Run):
@@ -258,8 +260,8 @@ def finish(p):
     """End of the run: drop what `p` holds for us. `p.sample` wraps `p` itself,
     a reference cycle that would keep the motion model and latents alive until
     Python's cycle collector happens to run."""
-    p.__dict__.pop("sample", None)
-    p.__dict__.pop("close", None)
+    for name in ("sample", "init", "close"):
+        p.__dict__.pop(name, None)
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
         run.sources.remove()

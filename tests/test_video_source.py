@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from motion_module.errors import ParamError
-from motion_module.video.source import extract, inside_roots, list_frames, probe_video
+from motion_module.video.source import extract, inside_roots, list_frames, masks_for, probe_video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -181,3 +181,31 @@ def test_roots_keep_paths_inside_and_resolve_symlinks_and_dots(tmp_path):
     with pytest.raises(ParamError, match="outside the folders") as e:
         list_frames(str(root / "link"), "video_path", roots=[str(root)])
     assert e.value.field == "video_path"
+
+
+def test_masks_pair_with_frames_by_name_then_position_or_one_for_all(tmp_path):
+    frames = list_frames(_folder(tmp_path, [(16, 16)] * 3), "input")
+    masks_dir = tmp_path / "masks"
+    masks_dir.mkdir()
+    for name in ("f2.png", "f0.png", "f1.png"):
+        Image.new("L", (16, 16)).save(masks_dir / name)
+    by_name = masks_for(frames, list_frames(str(masks_dir), "mask"), "mask")
+    assert [os.path.basename(m) for m in by_name] == ["f0.png", "f1.png", "f2.png"]
+    (masks_dir / "f2.png").rename(masks_dir / "z.png")  # names no longer match: by position
+    assert [os.path.basename(m) for m in masks_for(frames, list_frames(str(masks_dir), "mask"), "mask")] == \
+        ["f0.png", "f1.png", "z.png"]
+    (masks_dir / "z.png").unlink()
+    (masks_dir / "f1.png").unlink()
+    one = masks_for(frames, list_frames(str(masks_dir), "mask"), "mask")
+    assert [os.path.basename(m) for m in one] == ["f0.png"] * 3
+
+
+def test_too_few_unmatched_masks_are_refused_naming_the_field(tmp_path):
+    frames = list_frames(_folder(tmp_path, [(16, 16)] * 3), "input")
+    masks_dir = tmp_path / "masks"
+    masks_dir.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("L", (16, 16)).save(masks_dir / name)
+    with pytest.raises(ParamError, match="2 masks for 3 images") as e:
+        masks_for(frames, list_frames(str(masks_dir), "inpaint mask directory"), "inpaint mask directory")
+    assert e.value.field == "inpaint mask directory"

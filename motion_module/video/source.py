@@ -165,3 +165,18 @@ def extract(path: str, parent: str | None = None, limit: int | None = None, fiel
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     fps = (len(stamps) - 1) * 1000.0 / span if span > 0 else nominal
     return SourceFrames(folder, tuple(files), size, fps=fps or None, temporary=True)
+
+
+def masks_for(frames: SourceFrames, masks: SourceFrames, field: str) -> list[str]:
+    """One mask file per frame: the mask with the frame's file stem, else the
+    mask at the same position; a single mask serves every frame."""
+    if len(masks) == 1:
+        return [masks.files[0]] * len(frames)
+    by_stem = {os.path.splitext(os.path.basename(m))[0]: m for m in masks.files}
+    stems = [os.path.splitext(os.path.basename(f))[0] for f in frames.files]
+    if all(s in by_stem for s in stems):
+        return [by_stem[s] for s in stems]
+    if len(masks) >= len(frames):
+        return list(masks.files[:len(frames)])
+    raise ParamError(field, f"the {field} holds {len(masks)} masks for {len(frames)} images, and their names do "
+                            f"not match; give one mask, or one per image")

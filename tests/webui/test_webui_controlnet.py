@@ -331,7 +331,7 @@ def _gradio_img2img(webui, values_by_elem, script_values, mode=5):
     return r.json()
 
 
-def test_img2img_batch_folder_with_masks_is_one_video(webui, motion_modules, tmp_path):
+def _masked_batch(tmp_path):
     images = _write_frames(tmp_path / "in", 8)
     masks = tmp_path / "masks"
     masks.mkdir()
@@ -341,13 +341,33 @@ def test_img2img_batch_folder_with_masks_is_one_video(webui, motion_modules, tmp
         Image.fromarray(mask).save(masks / f"frame{i}.png")
     output = tmp_path / "out"
     output.mkdir()
-    result = _gradio_img2img(webui, {
-        "img2img_prompt": "a cat", "img2img_neg_prompt": "a dog", "img2img_steps": 2, "img2img_width": 64,
-        "img2img_height": 64, "img2img_seed": 1234, "img2img_denoising_strength": 0.75,
-        "img2img_batch_input_dir": images, "img2img_batch_output_dir": str(output),
-        "img2img_batch_inpaint_mask_dir": str(masks),
-    }, {"animatediff-img2img-enable": True, "animatediff-img2img-motion-module": motion_modules["v2"],
-        "animatediff-img2img-video-length": 0, "animatediff-img2img-save-format": ["GIF", "PNG"]})
+    return images, masks, output
+
+
+def _batch_request(motion_modules, images, masks, output, **extra):
+    return {"img2img_prompt": "a cat", "img2img_neg_prompt": "a dog", "img2img_steps": 2, "img2img_width": 64,
+            "img2img_height": 64, "img2img_seed": 1234, "img2img_denoising_strength": 0.75,
+            "img2img_batch_input_dir": images, "img2img_batch_output_dir": str(output),
+            "img2img_batch_inpaint_mask_dir": str(masks), **extra}
+
+
+AD_UI = {"animatediff-img2img-enable": True, "animatediff-img2img-video-length": 0,
+         "animatediff-img2img-save-format": ["GIF", "PNG"]}
+
+
+def test_img2img_batch_with_per_frame_masks_refuses_only_masked(webui, motion_modules, tmp_path):
+    images, masks, output = _masked_batch(tmp_path)
+    result = _gradio_img2img(webui, _batch_request(motion_modules, images, masks, output,
+                                                   img2img_inpaint_full_res="Only masked"),
+                             {**AD_UI, "animatediff-img2img-motion-module": motion_modules["v2"]})
+    assert "Whole picture" in json.dumps(result), result
+    assert not [f for _, _, files in os.walk(output) for f in files]  # nothing written
+
+
+def test_img2img_batch_folder_with_masks_is_one_video(webui, motion_modules, tmp_path):
+    images, masks, output = _masked_batch(tmp_path)
+    result = _gradio_img2img(webui, _batch_request(motion_modules, images, masks, output),
+                             {**AD_UI, "animatediff-img2img-motion-module": motion_modules["v2"]})
     assert "error" not in json.dumps(result).lower()[:500], result
     gifs = [f for _, _, files in os.walk(output / "AnimateDiff") for f in files if f.endswith(".gif")]
     pngs = sorted(f for f in os.listdir(output) if f.endswith(".png"))
