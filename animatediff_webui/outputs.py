@@ -6,6 +6,7 @@ import os
 from modules import shared
 
 from ..motion_module.video import VideoOptions, add_reverse, interpolate, save_video
+from ..motion_module.video.failures import output_error
 
 from . import settings, xyz
 from .log import logger
@@ -39,7 +40,12 @@ def _finish_frames(frames, run):
 
 
 def write(p, res, run):
-    """Save every video of the run; replace res.images with what to show/return."""
+    """Save every video of the run; replace res.images with what to show/return.
+
+    Returns the OutputError for requested files that were not written, or
+    None. A video whose batch was interrupted or skipped is not written
+    unless the WebUI's "Save incomplete images" is on, as for its own images;
+    its frames are shown and returned as they are."""
     formats = list(run.resolved.file_formats) + (["TXT"] if "TXT" in run.params.format else [])
     custom_png = settings.opt("animatediff_save_to_custom") or run.params.interp != "Off"
     if "PNG" in formats and not custom_png:
@@ -48,14 +54,21 @@ def write(p, res, run):
     grid_cell = xyz.is_grid_cell(p)
     first = res.index_of_first_image
     videos_frames, others = _frames_of_videos(res, run, getattr(p, "n_iter", 1))
+    written = []
     for frames, k in videos_frames:
         infotext = res.infotexts[first + k * run.resolved.video_length] if res.infotexts else res.info
+        if k in run.incomplete and not shared.opts.save_incomplete_images:
+            logger.info("video %d was interrupted or skipped: its frames are returned, no file is written "
+                        "(Settings > Saving images > Save incomplete images)", k + 1)
+            kept = frames[:1] if grid_cell else frames
+            shown += kept
+            infotexts += [infotext] * len(kept)
+            continue
         seed = res.all_seeds[k * run.resolved.video_length] if res.all_seeds else res.seed
         frames = _finish_frames(frames, run)
         saved = save_video(frames, formats, _video_options(run, infotext), p.outpath_samples, seed,
                            run.params.request_id)
-        for fmt, error in saved.errors.items():
-            logger.error("%s not written: %s", fmt, error)
+        written.append(saved)
         videos = [saved.paths[f] for f in ("GIF", "MP4", "WEBP", "WEBM") if f in saved.paths]
         logger.info("saved %s", ", ".join(str(v) for v in videos) or "no video file")
         if grid_cell:
@@ -76,6 +89,9 @@ def write(p, res, run):
     res.images = shown + extra + others
     res.infotexts = infotexts + extra_infotexts + [res.info] * len(others)
     res.index_of_first_image = 0
+    webui_png = ("PNG" in run.resolved.file_formats and not custom_png and shared.opts.samples_save
+                 and not p.do_not_save_samples)
+    return output_error(written, frames_folder=p.outpath_samples if webui_png else None)
 
 
 def _base64(path):

@@ -51,6 +51,7 @@ class Run:
     motion_loras: list = dataclasses.field(default_factory=list)  # [(name, LoraFile, multiplier)]
     loras_reported: bool = False
     sources: Sources = dataclasses.field(default_factory=Sources)  # video-to-video inputs (decoded ones removed)
+    incomplete: set = dataclasses.field(default_factory=set)  # batches interrupted or skipped
 
 
 def get(p):
@@ -114,6 +115,27 @@ def refuse(p, error: Exception):
     def fail(*args, **kwargs):
         raise error
     p.init = p.sample = fail
+
+
+def fail_on_close(p, error: Exception):
+    """Report `error` when the WebUI closes `p`, right after process_images:
+    exceptions raised in postprocess are only logged, one from p.close
+    reaches the UI and the API (with the error's status_code)."""
+    close = p.close
+
+    def close_and_fail():
+        p.__dict__.pop("close", None)
+        close()
+        raise error
+
+    p.close = close_and_fail
+
+
+def note_batch(run: Run, batch_number: int):
+    """After each batch: an interrupt or skip during its sampling or its VAE
+    decode left its frames unfinished."""
+    if shared.state.interrupted or shared.state.skipped:
+        run.incomplete.add(batch_number)
 
 
 def arm(p, run: Run):

@@ -106,15 +106,20 @@ class AnimateDiffScript(scripts.Script):
     def postprocess_batch(self, p, *args, **kwargs):
         current = run.get(p)
         if current is not None:
+            run.note_batch(current, kwargs.get("batch_number", 0))
             travel.restore(p, current)
 
     def postprocess(self, p, res, *args):
         current = run.get(p)
+        failure = None
         try:
             if current is not None and current.model is not None and res.images:
-                outputs.write(p, res, current)
+                failure = outputs.write(p, res, current)
         finally:
             run.finish(p)
+        if failure is not None:
+            logger.error("%s", failure)
+            run.fail_on_close(p, failure)
 
 
 samplers.register()

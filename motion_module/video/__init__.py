@@ -46,6 +46,7 @@ class SavedVideo:
     paths        format -> written file (for PNG: the frames folder).
     png_frames   the individual PNG files, in order.
     errors       format -> message, for every requested format that failed.
+    causes       format -> the exception behind each of `errors`.
     s3           one result per uploaded video file (empty if S3 is off).
     """
 
@@ -54,6 +55,7 @@ class SavedVideo:
     paths: dict[str, Path] = field(default_factory=dict)
     png_frames: list[Path] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    causes: dict[str, BaseException] = field(default_factory=dict)
     s3: list[S3UploadResult] = field(default_factory=list)
 
     @property
@@ -64,6 +66,10 @@ class SavedVideo:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def fail(self, fmt: str, error: BaseException) -> None:
+        self.errors[fmt] = f"{type(error).__name__}: {error}"
+        self.causes[fmt] = error
 
 
 def _writers() -> dict[str, Callable[[Sequence[Image.Image], Path, VideoOptions], Path]]:
@@ -105,7 +111,14 @@ def save_video(
     frames = normalize_frames(frames)
     day = day or _dt.datetime.now()
     folder = video_folder(out_dir, day)
-    name = allocate_name(folder, seed, request_id, extensions=[FILE_FORMATS[f] for f in wanted])
+    try:
+        name = allocate_name(folder, seed, request_id, extensions=[FILE_FORMATS[f] for f in wanted])
+    except OSError as e:  # the folder cannot be made or read: every format fails alike
+        result = SavedVideo(folder=folder, stem="")
+        for fmt in wanted:
+            result.fail(fmt, e)
+        log.error("AnimateDiff output: cannot write into %s: %s", folder, result.errors.get(wanted[0], e))
+        return result
     result = SavedVideo(folder=folder, stem=name.stem)
 
     writers = _writers()
@@ -119,10 +132,9 @@ def save_video(
             else:
                 result.paths[fmt] = writers[fmt](frames, name.path(FILE_FORMATS[fmt]), options)
         except Exception as e:  # one broken encoder must not cost the others
-            msg = f"{type(e).__name__}: {e}"
-            result.errors[fmt] = msg
+            result.fail(fmt, e)
             log.error(
-                "AnimateDiff output: writing %s for %s failed: %s", fmt, name.stem, msg,
+                "AnimateDiff output: writing %s for %s failed: %s", fmt, name.stem, result.errors[fmt],
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
 

@@ -104,10 +104,10 @@ def test_arguments_around_the_ranges_get_200_or_a_422_naming_a_field(webui, moti
         webui=webui, motion_modules=motion_modules, rss=rss, body=body, extra={})
 
 
-def test_zz_memory_did_not_grow(webui, rss):
+def test_zz_memory_did_not_grow(webui, rss, figures):
     rss.append(webui.get("/sdapi/v1/memory").json()["ram"]["used"])
     growth = (rss[-1] - rss[1]) / rss[1] if len(rss) > 2 else 0.0
-    print(f"\nfuzz: {counts['sent']} random requests: {counts['200']} ran (200), {counts['422']} refused (422 "
+    figures.append(f"fuzz: {counts['sent']} random requests: {counts['200']} ran (200), {counts['422']} refused (422 "
           f"naming a field), 0 other; WebUI RSS {rss[0] / 2**20:.0f} MiB before, {rss[-1] / 2**20:.0f} MiB after "
           f"({growth * 100:+.1f}% from the first 50)")
     assert counts["sent"] >= REQUESTS * 1.2

@@ -1,6 +1,6 @@
 """Load: many generations in a row and two clients at once, against a real
-WebUI (skipped unless SD_WEBUI_URL is set). The figures are printed (pytest
--s) for the README.
+WebUI (skipped unless SD_WEBUI_URL is set). The figures go into the run's summary
+(tests/conftest.py) for the README.
 
 - 50 consecutive API generations with mixed parameters: every video comes
   back decodable with its frames; the WebUI process's resident memory after
@@ -52,7 +52,7 @@ def _expected_frames(args):
     return 2 * frames - 2 if args.get("closed_loop") == "A" and frames <= args.get("batch_size", 16) else frames
 
 
-def test_fifty_generations_keep_memory_flat_and_leave_nothing_behind(webui, motion_modules):
+def test_fifty_generations_keep_memory_flat_and_leave_nothing_behind(webui, motion_modules, figures):
     status_before = webui.get("/animatediff/v1/status").json()
     rss, frames_seen = [], []
     for i, args in zip(range(RUNS), _variants(motion_modules)):
@@ -70,13 +70,13 @@ def test_fifty_generations_keep_memory_flat_and_leave_nothing_behind(webui, moti
         assert not status["unet_injected"] and status["decoded_frame_folders"] == 0, status
         assert status["callbacks"] == status_before["callbacks"], (status["callbacks"], status_before["callbacks"])
     growth = (rss[-1] - rss[0]) / rss[0]
-    print(f"\nload: {RUNS} generations ({sum(frames_seen)} frames); WebUI RSS after the first "
+    figures.append(f"load: {RUNS} generations ({sum(frames_seen)} frames); WebUI RSS after the first "
           f"{rss[0] / 2**20:.0f} MiB, after the last {rss[-1] / 2**20:.0f} MiB ({growth * 100:+.1f}%), "
           f"max {max(rss) / 2**20:.0f} MiB")
     assert growth < 0.05, rss
 
 
-def test_two_clients_at_once_get_their_own_videos(webui, motion_modules):
+def test_two_clients_at_once_get_their_own_videos(webui, motion_modules, figures):
     # The same seed and request id from both: the same video, and still two files with two names.
     import glob
     import uuid
@@ -102,7 +102,7 @@ def test_two_clients_at_once_get_their_own_videos(webui, motion_modules):
     assert alpha["images"][0] == beta["images"][0]
     files = sorted(glob.glob(os.path.join(outputs, "*", f"*{tag}*")))
     gifs = [f for f in files if f.endswith(".gif")]
-    print("two clients wrote:", [os.path.basename(f) for f in files])
+    figures.append(f"load: two clients at once wrote {', '.join(os.path.basename(f) for f in gifs)}")
     assert len(gifs) == 2 and len(set(map(os.path.basename, gifs))) == 2
     assert len([f for f in files if f.endswith(".txt")]) == 2
     for gif in gifs:
