@@ -62,9 +62,10 @@ def validate_body(body) -> None:
         sources.remove()
     prompt = travel.source_prompt(body.get("prompt", ""))
     travel.parse(prompt, resolved)  # a malformed travel prompt is refused here
-    loras = motion_lora.tagged_motion_loras(prompt)  # malformed LoRA tags too
+    loras = _readable_motion_loras(prompt)  # malformed tags and unreadable files too
+    sd_is_xl = _checkpoint_is_sdxl(body)
     if not params.model:
-        if loras and getattr(shared.sd_model, "is_sdxl", False):
+        if loras and sd_is_xl:
             _refuse_loras(loras, "an SDXL checkpoint's motion module")
         return
     try:
@@ -72,14 +73,44 @@ def validate_body(body) -> None:
     except MotionModuleError as e:  # unreadable or not a motion module
         raise ParamError("model", f"'model' {params.model!r} cannot be used: {e}") from e
     check_context_fits(resolved, detection.max_frames, f"the {detection.kind.name} motion module {params.model!r}")
-    switches = "sd_model_checkpoint" in (body.get("override_settings") or {})
-    sd_is_xl = bool(getattr(shared.sd_model, "is_sdxl", False))
-    if not switches and shared.sd_model is not None and detection.kind.is_sdxl != sd_is_xl:
+    if sd_is_xl is not None and detection.kind.is_sdxl != sd_is_xl:
         raise ParamError("model", f"'model' {params.model!r} is {'an SDXL' if detection.kind.is_sdxl else 'an SD1.5'} "
-                                  f"motion module ({detection.kind.name}) but the loaded checkpoint is "
+                                  f"motion module ({detection.kind.name}) but the checkpoint is "
                                   f"{'SDXL' if sd_is_xl else 'SD1.5'}; choose a motion module for it")
     if loras and detection.kind.is_sdxl:
         _refuse_loras(loras, f"the {detection.kind.name} motion module {params.model!r}")
+
+
+def _checkpoint_is_sdxl(body):
+    """Whether the request runs on an SDXL checkpoint: the loaded one, or the
+    one its override_settings switch to, told from the names in the file's
+    safetensors header without loading it. None when not known (a pickled
+    checkpoint, an unknown name): the run itself then refuses a mismatch."""
+    name = (body.get("override_settings") or {}).get("sd_model_checkpoint")
+    if name is None:
+        return None if shared.sd_model is None else bool(getattr(shared.sd_model, "is_sdxl", False))
+    from modules import sd_models
+
+    info = sd_models.get_closet_checkpoint_match(str(name))
+    if info is None or not info.filename.lower().endswith(".safetensors"):
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(info.filename, framework="pt") as f:
+            return any(key.startswith("conditioner.") for key in f.keys())  # SDXL's two text encoders
+    except Exception as e:  # the WebUI reports an unreadable checkpoint itself
+        logger.debug("checkpoint %s not inspected: %s", info.filename, e)
+        return None
+
+
+def _readable_motion_loras(prompt):
+    """Names of the motion LoRAs tagged in `prompt`, each read (and cached for
+    the run) so that a broken file is refused here, not during the run."""
+    try:
+        return [name for name, _, _ in motion_lora.motion_loras(prompt)]
+    except MotionModuleError as e:
+        raise ParamError("prompt", f"a motion LoRA in the prompt cannot be used: {e}") from e
 
 
 def _refuse_loras(names, module):

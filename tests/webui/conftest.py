@@ -14,6 +14,7 @@ import pytest
 
 URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
 KINDS = ("v1", "v2", "v3", "animatelcm")
+CN_MODEL = os.environ.get("SD_WEBUI_CONTROLNET_MODEL", "control_v11p_sd15_rand")
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +106,17 @@ def loras(webui):
     for path in paths:
         os.remove(path)
     webui.post("/sdapi/v1/refresh-loras")
+
+
+@pytest.fixture(scope="session")
+def controlnet(webui, motion_modules):
+    """sd-webui-controlnet and its random model (SD_WEBUI_CONTROLNET_MODEL), or a skip."""
+    r = webui.get("/controlnet/model_list")
+    if r.status_code != 200:
+        pytest.skip("sd-webui-controlnet is not installed in this WebUI")
+    models = r.json().get("model_list", [])
+    match = [m for m in models if m.split(" [")[0] == CN_MODEL]
+    if not match:
+        pytest.skip(f"ControlNet model {CN_MODEL} is not installed (see make_controlnet_model.py)")
+    version = webui.get("/controlnet/version").json().get("version")
+    return {"model": match[0], "version": version}

@@ -354,3 +354,74 @@ def test_the_s3_secret_key_is_never_answered(webui, motion_modules):
             assert json.load(f)["animatediff_s3_secret_key"] == secret
     finally:
         webui.set_options(animatediff_s3_secret_key="")
+
+
+def test_s3_credentials_reach_neither_the_log_nor_the_answer(webui, motion_modules, figures):
+    """S3 on, pointed at a closed port: the upload fails and is reported.
+    Neither the answers nor the WebUI's log (SD_WEBUI_LOG, read when set)
+    hold the access or the secret key, also when the run fails with a
+    traceback (the faults extension's write error, when installed)."""
+    import uuid
+
+    access, secret = f"AKIA{uuid.uuid4().hex[:16].upper()}", f"s3secret-{uuid.uuid4().hex}"
+    log = os.environ.get("SD_WEBUI_LOG")
+    start = os.path.getsize(log) if log else 0
+    answers = []
+    try:
+        webui.set_options(animatediff_s3_enable=True, animatediff_s3_host="127.0.0.1", animatediff_s3_port="9",
+                          animatediff_s3_access_key=access, animatediff_s3_secret_key=secret,
+                          animatediff_s3_storge_bucket="videos")
+        out = run(webui, alwayson_scripts=ad(model=motion_modules["v1"], format=["GIF", "TXT"]))
+        answers.append(json.dumps(out))
+        if webui.get("/animatediff-faults/v1/fired").status_code == 200:
+            assert webui.post("/animatediff-faults/v1/arm?at=write&do=raise").status_code == 200
+            failed = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": ad(model=motion_modules["v1"])})
+            assert failed.status_code == 500
+            answers.append(failed.text)
+        answers.append(webui.get("/sdapi/v1/options").text)
+    finally:
+        webui.set_options(animatediff_s3_enable=False, animatediff_s3_host="", animatediff_s3_port="",
+                          animatediff_s3_access_key="", animatediff_s3_secret_key="", animatediff_s3_storge_bucket="")
+        webui.post("/animatediff-faults/v1/reset")
+    for text in answers:
+        assert secret not in text and access not in text
+    if log:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            f.seek(start)
+            logged = f.read()
+        assert "S3 upload" in logged  # the failure was logged, and with it no key
+        assert secret not in logged and access not in logged
+        figures.append(f"security: S3 keys absent from {len(answers)} answers and {len(logged)} bytes of WebUI log "
+                       f"(upload failure and error traceback included)")
+
+
+@pytest.mark.parametrize("value, says", [
+    ("data:video/mp4;base64,@@not base64@@", "neither a path nor base64"),
+    ("A" * 2047, "neither a path nor base64"),  # long enough to be data, but not whole base64
+    ("data:video/mp4;base64," + base64.b64encode(b"\x00" * 3000).decode(), "video_source"),  # base64, not a video
+])
+def test_video_source_that_is_not_a_video_is_refused(webui, motion_modules, baseline, value, says):
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": ad(model=motion_modules["v1"],
+                                                                              video_source=value)})
+    assert r.status_code == 422, r.text[:500]
+    assert r.json()["field"] == "video_source" and says in r.json()["detail"]
+    status = webui.get("/animatediff/v1/status").json()
+    assert status["decoded_frame_folders"] == 0 and not status["unet_injected"]
+    assert plain_images(webui) == baseline
+
+
+def test_switch_to_an_sdxl_checkpoint_with_an_sd15_module_is_refused_with_422(webui, motion_modules, baseline):
+    """The checkpoint a request switches to is told from its file's header,
+    before anything loads: the request is refused naming 'model' and the
+    loaded checkpoint stays."""
+    name = os.environ.get("SD_WEBUI_SDXL_CKPT", "rand_sdxl_small")
+    title = next((m["title"] for m in webui.get("/sdapi/v1/sd-models").json() if m["title"].startswith(name)), None)
+    if title is None:
+        pytest.skip(f"no SDXL checkpoint {name!r} in the WebUI")
+    loaded = webui.options()["sd_model_checkpoint"]
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "override_settings": {"sd_model_checkpoint": title},
+                                              "alwayson_scripts": ad(model=motion_modules["v1"])})
+    assert r.status_code == 422, r.text[:500]
+    assert r.json()["field"] == "model" and "checkpoint is SDXL" in r.json()["detail"]
+    assert webui.options()["sd_model_checkpoint"] == loaded
+    assert plain_images(webui) == baseline

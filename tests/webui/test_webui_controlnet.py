@@ -23,24 +23,10 @@ import requests
 from PIL import Image
 
 URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
-CN_MODEL = os.environ.get("SD_WEBUI_CONTROLNET_MODEL", "control_v11p_sd15_rand")
 BASE = {"prompt": "a cat", "negative_prompt": "a dog", "steps": 2, "width": 64, "height": 64,
         "seed": 1234, "sampler_name": "Euler", "cfg_scale": 7}
 
 pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
-
-
-@pytest.fixture(scope="module")
-def controlnet(webui, motion_modules):
-    r = webui.get("/controlnet/model_list")
-    if r.status_code != 200:
-        pytest.skip("sd-webui-controlnet is not installed in this WebUI")
-    models = r.json().get("model_list", [])
-    match = [m for m in models if m.split(" [")[0] == CN_MODEL]
-    if not match:
-        pytest.skip(f"ControlNet model {CN_MODEL} is not installed (see make_controlnet_model.py)")
-    version = webui.get("/controlnet/version").json().get("version")
-    return {"model": match[0], "version": version}
 
 
 def _pattern(i, size=64):

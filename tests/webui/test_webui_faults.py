@@ -160,6 +160,30 @@ def test_interrupt_or_skip_writes_no_unfinished_video(webui, motion_modules, bef
     assert_nothing_left(webui, motion_modules, before, outdir)
 
 
+def test_error_in_a_controlled_window_leaves_controlnet_as_it_was(webui, motion_modules, before, faults, outdir,
+                                                                 controlnet, tmp_path):
+    """Video-to-video with sd-webui-controlnet (skipped without it): an error
+    in the second context window, while each window's hint rows are swapped
+    in, then the same request again gives the frames it gave before."""
+    from test_webui_controlnet import _write_frames, unit
+
+    args = {"model": motion_modules["v2"], "video_length": 0, "batch_size": 8, "format": ["GIF", "Frame"],
+            "video_path": _write_frames(tmp_path / "source", FRAMES)}
+    payload = {**BASE, "alwayson_scripts": {"AnimateDiff": {"args": [{"enable": True, **args}]},
+                                            "controlnet": {"args": [unit(controlnet)]}}}
+    first = post(webui, payload)
+    assert first.status_code == 200, first.text[:500]
+    faults.arm("motion_module", "raise", 40)
+    failed = post(webui, payload)
+    counts["faults"] += 1
+    assert faults.fired() == ["motion_module:raise"] and failed.status_code == 500
+    again = post(webui, payload)
+    assert again.status_code == 200
+    a, b = arrays(first.json()["images"][1:]), arrays(again.json()["images"][1:])
+    assert len(a) == FRAMES and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert_nothing_left(webui, motion_modules, before, outdir)
+
+
 def test_interrupt_while_writing_leaves_whole_files(webui, motion_modules, before, faults, outdir):
     """Sampling is over: the files being written are finished, whole."""
     faults.arm("write", "interrupt")

@@ -10,6 +10,7 @@ numbers and must give the same frames.
 import base64
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -105,3 +106,63 @@ def test_motion_scale(webui, motion_modules):
     r = webui.post("/sdapi/v1/txt2img", json={"prompt": "a cat", "steps": 1, "alwayson_scripts": {
         "AnimateDiff": {"args": [{"enable": True, "model": motion_modules["v2"], "motion_scale": 3}]}}})
     assert r.status_code == 422 and r.json()["field"] == "motion_scale"
+
+
+@pytest.fixture
+def lora_file(webui):
+    """Write one more file into the WebUI's Lora folder for a test."""
+    folder = webui.get("/sdapi/v1/cmd-flags").json()["lora_dir"]
+    written = []
+
+    def write(name, data):
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        written.append(path)
+        assert webui.post("/sdapi/v1/refresh-loras").status_code == 200
+
+    yield folder, write
+    for path in written:
+        os.remove(path)
+    webui.post("/sdapi/v1/refresh-loras")
+
+
+def test_unreadable_motion_lora_is_refused_with_422(webui, motion_modules, loras, lora_file):
+    """A motion LoRA whose header reads but whose weights are cut off is
+    refused before the run, naming the prompt and the file."""
+    folder, write = lora_file
+    with open(os.path.join(folder, MOTION_RESAVE + ".safetensors"), "rb") as f:
+        data = f.read()
+    header = 8 + int.from_bytes(data[:8], "little")
+    write("adtest_cut_v2_lora.safetensors", data[:header + 100])
+    before, _, _ = video(webui, motion_modules)
+    r = webui.post("/sdapi/v1/txt2img", json={"prompt": "a cat <lora:adtest_cut_v2_lora:1>", "steps": 2,
+                                              "width": 64, "height": 64, "alwayson_scripts": {"AnimateDiff": {
+                                                  "args": [{"enable": True, "model": motion_modules["v2"]}]}}})
+    assert r.status_code == 422, r.text[:500]
+    assert r.json()["field"] == "prompt" and "adtest_cut_v2_lora.safetensors" in r.json()["detail"]
+    assert "truncated" in r.json()["detail"]
+    after, _, _ = video(webui, motion_modules)
+    assert after == before
+
+
+def test_official_adapter_with_layers_the_checkpoint_lacks_is_not_applied(webui, motion_modules, loras, lora_file):
+    """An official v3 adapter naming a layer this checkpoint does not have:
+    the adapter is left out as a whole (and the WebUI log says why), the run
+    goes on as without it."""
+    import torch
+
+    from motion_module.synthetic import random_lora
+
+    _, write = lora_file
+    sd = random_lora("adapter", "official", rank=8, seed=3, std=0.01)
+    for part in ("down", "up"):
+        key = f"down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora.{part}.weight"
+        sd[key.replace("attentions.0", "attentions.5")] = sd[key].clone()
+    buffer = io.BytesIO()
+    torch.save(sd, buffer, _use_new_zipfile_serialization=False)
+    write("adtest_v3_adapter_extra.ckpt", buffer.getvalue())
+    _, plain, _ = video(webui, motion_modules, kind="v3")
+    _, tagged, infotext = video(webui, motion_modules, "a cat <lora:adtest_v3_adapter_extra:1>", kind="v3")
+    _, working, _ = video(webui, motion_modules, f"a cat <lora:{ADAPTER}:1>", kind="v3")
+    assert same(tagged, plain) and not same(working, plain)

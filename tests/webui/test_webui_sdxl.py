@@ -4,12 +4,15 @@ rand_sdxl_small: a random-weight SDXL with the real level layout; see
 README, Development)."""
 
 import base64
+import io
 import json
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 from test_webui_api import URL, gif_frames, run
-from webui_loras import MOTION
+from webui_loras import ADAPTER, MOTION
 
 from motion_module.synthetic import save_random_checkpoint
 
@@ -66,3 +69,16 @@ def test_sd15_module_on_sdxl_is_refused_naming_both(webui, sdxl, motion_modules)
                                                   "enable": True, "model": motion_modules["v2"]}]}}})
     assert r.status_code == 422 and r.json()["field"] == "model"
     assert "SD1.5 motion module" in r.json()["detail"] and "checkpoint is SDXL" in r.json()["detail"]
+
+
+def test_v3_adapter_on_sdxl_is_left_out(webui, sdxl, loras):
+    """The v3 adapter is made for SD1.5: on an SDXL checkpoint it is left out
+    (the log says so) and the picture is the one without it."""
+    payload = {"prompt": "a cat", "negative_prompt": "a dog", "steps": 1, "width": 64, "height": 64, "seed": 5}
+
+    def pixels(prompt):
+        r = webui.post("/sdapi/v1/txt2img", json={**payload, "prompt": prompt})
+        assert r.status_code == 200, r.text[:500]
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(r.json()["images"][0]))))
+
+    assert np.array_equal(pixels(f"a cat <lora:{ADAPTER}:1>"), pixels("a cat"))
