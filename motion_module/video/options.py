@@ -50,8 +50,9 @@ WRITER_SETTINGS: tuple[Setting, ...] = (
     Setting("animatediff_s3_port", None, Text(), "S3 protocol port", "Port.", "textbox", AWS, option="s3_port",
             readme_default=f"empty (= `{DEFAULT_S3_PORT}`)"),
     Setting("animatediff_s3_access_key", None, Text(), "S3 protocol access_key",
-            "Access key. With no keys, requests are sent unsigned.", "textbox", AWS, option="s3_access_key"),
-    Setting("animatediff_s3_secret_key", None, Text(), "S3 protocol secret_key", "Secret key. It is never logged.",
+            "Access key. With no keys, requests are sent unsigned. Never logged or answered.", "password", AWS,
+            option="s3_access_key"),
+    Setting("animatediff_s3_secret_key", None, Text(), "S3 protocol secret_key", "Secret key. Never logged or answered.",
             "password", AWS, option="s3_secret_key"),
     Setting("animatediff_s3_storge_bucket", None, Text(), "Bucket for file storage",
             "Bucket, created if it is missing. The key is misspelled (\"storge\") for compatibility with the "

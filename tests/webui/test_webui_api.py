@@ -159,7 +159,8 @@ def test_unknown_keys_are_ignored(webui, motion_modules):
     ({"model": "does_not_exist.ckpt"}, "model"), ({"video_length": "many"}, "video_length"),
     ({"overlap": 20}, "overlap"), ({"batch_size": 30, "video_length": 30, "model": "random_v1.safetensors"},
                                    "batch_size"),
-    ({"request_id": "../../x"}, "request_id"),
+    ({"request_id": "../../x"}, "request_id"), ({"request_id": "a\x00b\x1b[2J"}, "request_id"),
+    ({"request_id": "x" * 10000}, "request_id"),
 ])
 def test_bad_args_are_refused_with_the_field_and_leave_no_trace(webui, motion_modules, baseline, bad, field):
     r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": ad(**bad)})
@@ -424,4 +425,62 @@ def test_switch_to_an_sdxl_checkpoint_with_an_sd15_module_is_refused_with_422(we
     assert r.status_code == 422, r.text[:500]
     assert r.json()["field"] == "model" and "checkpoint is SDXL" in r.json()["detail"]
     assert webui.options()["sd_model_checkpoint"] == loaded
+    assert plain_images(webui) == baseline
+
+
+class _WritesAMarker:
+    """Unpickling this creates a file: proof that a pickle ran code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("case", ["truncated", "pickle_runs_code", "sd_checkpoint", "motion_lora", "zero_bytes",
+                                  "symlink_out_of_the_folder"])
+def test_model_files_that_cannot_be_used_are_refused(webui, motion_modules, baseline, tmp_path, case):
+    """Files put into the motion-module folder: each is refused naming
+    'model' before anything runs, a pickle's code never runs, and the plain
+    txt2img afterwards is bit-identical."""
+    import torch
+    from safetensors.torch import save_file
+
+    from motion_module.synthetic import random_lora
+
+    folder = motion_modules.folder
+    name = f"bad_{case}_{os.getpid()}" + (".ckpt" if case == "pickle_runs_code" else ".safetensors")
+    path = os.path.join(folder, name)
+    marker = tmp_path / "the_pickle_ran"
+    with open(os.path.join(folder, motion_modules["v2"]), "rb") as f:
+        good = f.read()
+    if case == "truncated":
+        with open(path, "wb") as f:
+            f.write(good[:len(good) // 2])
+    elif case == "pickle_runs_code":
+        torch.save({"down_blocks.0.motion_modules.0.payload": _WritesAMarker(str(marker))}, path)
+    elif case == "sd_checkpoint":
+        save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
+                   "cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(768)}, path)
+    elif case == "motion_lora":
+        save_file({k: v.half() for k, v in random_lora("motion", "a1111", rank=4, seed=1).items()}, path)
+    elif case == "zero_bytes":
+        open(path, "wb").close()
+    else:
+        outside = tmp_path / "outside.safetensors"
+        outside.write_bytes(good)
+        os.symlink(outside, path)
+    try:
+        r = webui.post("/sdapi/v1/txt2img", json={**BASE, "alwayson_scripts": ad(model=name)})
+        assert r.status_code == 422, r.text[:500]
+        assert r.json()["field"] == "model" and name in r.json()["detail"], r.text[:500]
+        assert not marker.exists()
+        models = {m["name"]: m for m in webui.get("/animatediff/v1/models").json()["models"]}
+        assert models.get(name, {"kind": None})["kind"] is None  # never listed as usable
+        assert not marker.exists()
+    finally:
+        os.remove(path)
+    status = webui.get("/animatediff/v1/status").json()
+    assert not status["unet_injected"]
     assert plain_images(webui) == baseline
