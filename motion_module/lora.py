@@ -21,6 +21,7 @@ give the same update.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter
@@ -77,12 +78,12 @@ def lora_tags(text: str) -> list[LoraTag]:
 def motion_tags(tags: Sequence[LoraTag]) -> list[LoraTag]:
     """The motion LoRAs of a video, each once (a prompt-travel prompt may
     repeat a tag in several keyframe lines). ParamError("prompt") for a
-    weight that is not a number or one name with two weights: a video has one
+    weight that is not a finite number or one name with two weights: a video has one
     motion module, so both cannot hold."""
     found: dict[str, LoraTag] = {}
     for tag in tags:
-        if tag.multiplier is None:
-            raise ParamError("prompt", f"the motion LoRA tag {tag.text!r} has a weight that is not a number")
+        if tag.multiplier is None or not math.isfinite(tag.multiplier):
+            raise ParamError("prompt", f"the motion LoRA tag {tag.text!r} has a weight that is not a finite number")
         seen = found.setdefault(tag.name, tag)
         if seen.multiplier != tag.multiplier:
             raise ParamError("prompt", f"the motion LoRA {tag.name!r} is tagged with two weights ({seen.text} and "

@@ -50,7 +50,8 @@ def test_tags_use_the_webui_unet_multiplier():
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("<lora:a:0.5> <lora:a:0.6>", "two weights"), ("<lora:a:strong>", "not a number")])
+    ("<lora:a:0.5> <lora:a:0.6>", "two weights"), ("<lora:a:strong>", "not a finite number"),
+    ("<lora:a:inf>", "not a finite number"), ("<lora:a:1:nan>", "not a finite number"), ("<lora:a:-Infinity>", "finite")])
 def test_bad_motion_lora_tags_are_refused_naming_the_prompt(text, needle):
     with pytest.raises(ParamError, match=needle) as e:
         motion_tags(lora_tags(text))

@@ -142,6 +142,32 @@ def test_unreadable_lora_file_is_left_out_by_the_built_in(webui, motion_modules,
     assert same(tagged, plain)
 
 
+def test_incomplete_motion_lora_is_refused_with_422(webui, motion_modules, loras, lora_file):
+    """A motion LoRA that reads but lacks one layer's up matrix is refused
+    before the run, naming the prompt, the file and the layer."""
+    from safetensors.torch import load_file, save_file
+
+    folder, write = lora_file
+    sd = load_file(os.path.join(folder, MOTION_RESAVE + ".safetensors"))
+    dropped = next(k for k in sorted(sd) if "lora_up" in k)
+    del sd[dropped]
+    buffer = os.path.join(folder, "adtest_incomplete_v2_lora.tmp")
+    save_file(sd, buffer)
+    with open(buffer, "rb") as f:
+        data = f.read()
+    os.remove(buffer)
+    write("adtest_incomplete_v2_lora.safetensors", data)
+    before, _, _ = video(webui, motion_modules)
+    r = webui.post("/sdapi/v1/txt2img", json={"prompt": "a cat <lora:adtest_incomplete_v2_lora:1>", "steps": 2,
+                                              "width": 64, "height": 64, "alwayson_scripts": {"AnimateDiff": {
+                                                  "args": [{"enable": True, "model": motion_modules["v2"]}]}}})
+    assert r.status_code == 422, r.text[:500]
+    detail = r.json()["detail"]
+    assert r.json()["field"] == "prompt" and "adtest_incomplete_v2_lora" in detail and "incomplete" in detail
+    after, _, _ = video(webui, motion_modules)
+    assert after == before
+
+
 def test_official_adapter_with_layers_the_checkpoint_lacks_is_not_applied(webui, motion_modules, loras, lora_file):
     """An official v3 adapter naming a layer this checkpoint does not have:
     the adapter is left out as a whole (and the WebUI log says why), the run
