@@ -165,3 +165,18 @@ def test_ffmpeg_error_is_reported(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="ffmpeg \\(mp4\\) failed"):
         ff.write_mp4(moving_gradient(2), tmp_path / "x.mp4", VideoOptions())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_ffmpeg_refuses_mp4_and_webm_naming_the_format(monkeypatch):
+    from motion_module.errors import ParamError
+    from motion_module.video import ffmpeg as ff
+
+    ff.check_formats(["GIF", "MP4", "WEBM"])  # the wheel's binary is there
+    monkeypatch.setattr(ff, "ffmpeg_exe", lambda: (_ for _ in ()).throw(RuntimeError("no imageio-ffmpeg")))
+    ff.check_formats(["GIF", "PNG", "TXT", "Frame"])  # nothing needs it
+    with pytest.raises(ParamError) as e:
+        ff.check_formats(["GIF", "MP4", "WEBM"])
+    assert e.value.field == "format" and "MP4 and WEBM" in str(e.value) and "no imageio-ffmpeg" in str(e.value)
+    monkeypatch.setattr(ff, "ffmpeg_exe", lambda: "/nonexistent/ffmpeg")
+    with pytest.raises(ParamError, match="binary '/nonexistent/ffmpeg' is missing"):
+        ff.check_formats(["WEBM"])

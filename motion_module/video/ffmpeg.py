@@ -35,6 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import ParamError
 from .atomic import atomic_output, remove_quietly
 from .frames import normalize_frames
 from .options import VideoOptions
@@ -169,3 +170,24 @@ def write_mp4(frames: Sequence[Image.Image], path: str | os.PathLike, options: V
 
 def write_webm(frames: Sequence[Image.Image], path: str | os.PathLike, options: VideoOptions) -> Path:
     return _encode("webm", frames, path, options)
+
+
+FFMPEG_FORMATS = ("MP4", "WEBM")
+
+
+def check_formats(formats) -> None:
+    """ParamError('format') when MP4 or WEBM is asked for and ffmpeg is not
+    there, so the request is refused before it runs rather than failing after."""
+    wanted = [name for name in FFMPEG_FORMATS if name in formats]
+    if not wanted:
+        return
+    try:
+        exe = ffmpeg_exe()
+    except Exception as e:  # the package is missing, or has no binary for this platform
+        reason = str(e)
+    else:
+        if os.path.isfile(exe):
+            return
+        reason = f"the ffmpeg binary {exe!r} is missing"
+    raise ParamError("format", f"'format' {' and '.join(wanted)} cannot be written on this machine ({reason}); "
+                               "choose GIF, WEBP or PNG, or install imageio-ffmpeg in the WebUI's environment")
