@@ -19,7 +19,6 @@ from ..motion_module.request.docs import parameter_listing
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
 from ..motion_module.request.params import ParamError, check_context_fits, from_script_args
 from ..motion_module.request.settings import SETTINGS
-from ..motion_module.video.ffmpeg import check_formats
 
 from modules import shared
 
@@ -55,8 +54,7 @@ def validate_body(body) -> None:
     params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
     if not params.enable:
         return
-    check_formats(params.format)
-    params = inputs.with_last_frame(params)
+    params = inputs.checked(params)
     sources = inputs.open_sources(params, decode=False)  # probes a video, checks folders and roots
     try:
         resolved = params.resolve(inputs.source_count(sources))

@@ -11,6 +11,7 @@ import re
 import tempfile
 
 from ..motion_module.request.params import ParamError
+from ..motion_module.video.ffmpeg import check_formats
 from ..motion_module.video.source import (SourceFrames, check_allowed, extract, inside_roots, list_frames,
                                           probe_video)
 
@@ -32,7 +33,10 @@ def decode_image(value, field="last_frame"):
         raise ParamError(field, f"'{field}' must be a base64-encoded image ({e})") from e
 
 
-def with_last_frame(params):
+def checked(params):
+    """The request checks that need this machine, shared by the API and the
+    UI: an encoder for MP4/WEBM, and the last frame's image, decoded."""
+    check_formats(params.format)
     return dataclasses.replace(params, last_frame=decode_image(params.last_frame))
 
 

@@ -41,7 +41,6 @@ api, cn_compat, controlnet, i2ibatch, inputs, log, motion_lora, outputs, run, sa
 travel = importlib.import_module(f"{PACKAGE}.animatediff_webui.travel")
 _params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
 ParamError, from_script_args = _params.ParamError, _params.from_script_args
-check_formats = importlib.import_module(f"{PACKAGE}.motion_module.video.ffmpeg").check_formats
 
 logger = log.configure(getattr(shared.cmd_opts, "animatediff_loglevel", "INFO"))
 
@@ -73,8 +72,7 @@ class AnimateDiffScript(scripts.Script):
             if not params.enable:
                 motion_lora.note_unused(p.prompt)
                 return
-            check_formats(params.format)
-            params = inputs.with_last_frame(params)
+            params = inputs.checked(params)
             current = run.prepare(p, params, self.is_img2img, inputs.open_sources(params, p, limit=inputs.limit(params)))
             travel.prepare(p, current, travel.method(params))
         except (ParamError, ValueError) as e:

@@ -117,7 +117,6 @@ def save_video(
         result = SavedVideo(folder=folder, stem="")
         for fmt in wanted:
             result.fail(fmt, e)
-        log.error("AnimateDiff output: cannot write into %s: %s", folder, result.errors.get(wanted[0], e))
         return result
     result = SavedVideo(folder=folder, stem=name.stem)
 
@@ -132,11 +131,9 @@ def save_video(
             else:
                 result.paths[fmt] = writers[fmt](frames, name.path(FILE_FORMATS[fmt]), options)
         except Exception as e:  # one broken encoder must not cost the others
+            # Reported by the caller, once, with the other formats' failures; the traceback only when debugging.
             result.fail(fmt, e)
-            log.error(
-                "AnimateDiff output: writing %s for %s failed: %s", fmt, name.stem, result.errors[fmt],
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
+            log.debug("writing %s for %s failed", fmt, name.stem, exc_info=True)
 
     if options.s3_enable and result.video_paths:
         result.s3 = upload_files(result.video_paths, options, day)
