@@ -13,7 +13,8 @@ middleware, works at any time after start-up.
 import functools
 import json
 
-from ..motion_module.errors import MotionModuleError
+from ..motion_module.checkpoint import tensor_names
+from ..motion_module.errors import CheckpointError, MotionModuleError
 from ..motion_module.probe import probe
 from ..motion_module.request.docs import parameter_listing
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
@@ -83,23 +84,21 @@ def validate_body(body) -> None:
 
 def _checkpoint_is_sdxl(body):
     """Whether the request runs on an SDXL checkpoint: the loaded one, or the
-    one its override_settings switch to, told from the names in the file's
-    safetensors header without loading it. None when not known (a pickled
-    checkpoint, an unknown name): the run itself then refuses a mismatch."""
+    one its override_settings switch to, told from its tensor names (SDXL's
+    two text encoders are under 'conditioner.') without loading it. None when
+    not known (an unknown name, an unreadable file): the run itself then
+    refuses a mismatch."""
     name = (body.get("override_settings") or {}).get("sd_model_checkpoint")
     if name is None:
         return None if shared.sd_model is None else bool(getattr(shared.sd_model, "is_sdxl", False))
     from modules import sd_models
 
     info = sd_models.get_closet_checkpoint_match(str(name))
-    if info is None or not info.filename.lower().endswith(".safetensors"):
+    if info is None:
         return None
     try:
-        from safetensors import safe_open
-
-        with safe_open(info.filename, framework="pt") as f:
-            return any(key.startswith("conditioner.") for key in f.keys())  # SDXL's two text encoders
-    except Exception as e:  # the WebUI reports an unreadable checkpoint itself
+        return any(key.startswith("conditioner.") for key in tensor_names(info.filename))
+    except CheckpointError as e:  # the WebUI reports an unreadable checkpoint itself
         logger.debug("checkpoint %s not inspected: %s", info.filename, e)
         return None
 

@@ -91,6 +91,21 @@ def normalise_state_dict(obj) -> dict:
     return tensors
 
 
+def tensor_names(path) -> list[str]:
+    """The tensor names in a checkpoint file, without reading its tensors
+    (the safetensors header; a pickle's tensors memory-mapped)."""
+    path = os.fspath(path)
+    if os.path.isfile(path) and is_safetensors(path):
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(path, framework="pt") as f:
+                return list(f.keys())
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"cannot read {os.path.basename(path)!r} as safetensors ({e})") from e
+    return list(normalise_state_dict(read_file(path, mmap=True)))
+
+
 def read_state_dict(source) -> dict:
     """Tensors of a checkpoint given as a path or an in-memory state dict."""
     obj = source if isinstance(source, Mapping) else read_file(source)

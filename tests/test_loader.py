@@ -246,3 +246,26 @@ def test_full_size_files_in_their_shipped_formats(tmp_path):
     del sd
     model = mm.load(v3)
     assert (model.kind, model.max_frames, model.is_sdxl) == ("v3", 32, False)
+
+
+def test_tensor_names_read_names_only_and_never_run_a_pickle(tmp_path):
+    """What the API reads to tell a checkpoint's family before a switch: the
+    names, from a safetensors header or a wrapped zip pickle; a pickle with
+    code is refused without running it."""
+    from safetensors.torch import save_file
+
+    from motion_module.checkpoint import tensor_names
+
+    sd = {"conditioner.embedders.0.w": torch.zeros(2), "model.diffusion_model.x": torch.ones(3)}
+    save_file(sd, str(tmp_path / "xl.safetensors"))
+    torch.save({"state_dict": sd, "global_step": 7}, str(tmp_path / "xl.ckpt"))
+    assert sorted(tensor_names(tmp_path / "xl.safetensors")) == sorted(sd)
+    assert sorted(tensor_names(tmp_path / "xl.ckpt")) == sorted(sd)
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": sd, "payload": _Exploit(marker)}, str(tmp_path / "evil.ckpt"))
+    with pytest.raises(mm.CheckpointError, match="unsafe"):
+        tensor_names(tmp_path / "evil.ckpt")
+    (tmp_path / "cut.safetensors").write_bytes((tmp_path / "xl.safetensors").read_bytes()[:20])
+    with pytest.raises(mm.CheckpointError):
+        tensor_names(tmp_path / "cut.safetensors")
+    assert not marker.exists()

@@ -428,6 +428,37 @@ def test_switch_to_an_sdxl_checkpoint_with_an_sd15_module_is_refused_with_422(we
     assert plain_images(webui) == baseline
 
 
+def test_switch_to_a_pickled_sdxl_checkpoint_is_refused_with_422(webui, motion_modules, baseline, tmp_path):
+    """A pickled (.ckpt) checkpoint is told from its tensor names too, read
+    with weights_only and the tensors memory-mapped: a request switching to
+    one with an SD1.5 module is refused before the WebUI loads it. The file
+    only needs the names, so a small one stands in for a real SDXL .ckpt."""
+    import torch
+
+    models = webui.get("/sdapi/v1/sd-models").json()
+    folder = os.path.dirname(models[0]["filename"]) if models else ""
+    if not os.access(folder, os.W_OK):
+        pytest.skip("the WebUI's checkpoint folder is not on this machine")
+    path = os.path.join(folder, f"pickled_sdxl_{os.getpid()}.ckpt")
+    names = ["conditioner.embedders.0.transformer.text_model.final_layer_norm.weight",
+             "model.diffusion_model.input_blocks.0.0.weight"]
+    torch.save({"state_dict": {k: torch.zeros(1) for k in names}}, path)
+    try:
+        webui.post("/sdapi/v1/refresh-checkpoints")
+        title = next(m["title"] for m in webui.get("/sdapi/v1/sd-models").json()
+                     if m["filename"] == path)
+        loaded = webui.options()["sd_model_checkpoint"]
+        r = webui.post("/sdapi/v1/txt2img", json={**BASE, "override_settings": {"sd_model_checkpoint": title},
+                                                  "alwayson_scripts": ad(model=motion_modules["v1"])})
+        assert r.status_code == 422, r.text[:500]
+        assert r.json()["field"] == "model" and "checkpoint is SDXL" in r.json()["detail"]
+        assert webui.options()["sd_model_checkpoint"] == loaded
+    finally:
+        os.remove(path)
+        webui.post("/sdapi/v1/refresh-checkpoints")
+    assert plain_images(webui) == baseline
+
+
 class _WritesAMarker:
     """Unpickling this creates a file: proof that a pickle ran code."""
 
