@@ -419,16 +419,20 @@ def test_switch_to_an_sdxl_checkpoint_with_an_sd15_module_is_refused_with_422(we
     title = next((m["title"] for m in webui.get("/sdapi/v1/sd-models").json() if m["title"].startswith(name)), None)
     if title is None:
         pytest.skip(f"no SDXL checkpoint {name!r} in the WebUI")
-    loaded = webui.options()["sd_model_checkpoint"]
-    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "override_settings": {"sd_model_checkpoint": title},
-                                              "alwayson_scripts": ad(model=motion_modules["v1"])})
-    assert r.status_code == 422, r.text[:500]
-    assert r.json()["field"] == "model" and "checkpoint is SDXL" in r.json()["detail"]
-    assert webui.options()["sd_model_checkpoint"] == loaded
+    _assert_switch_with_sd15_module_refused(webui, title, motion_modules["v1"])
     assert plain_images(webui) == baseline
 
 
-def test_switch_to_a_pickled_sdxl_checkpoint_is_refused_with_422(webui, motion_modules, baseline, tmp_path):
+def _assert_switch_with_sd15_module_refused(webui, title, module):
+    loaded = webui.options()["sd_model_checkpoint"]
+    r = webui.post("/sdapi/v1/txt2img", json={**BASE, "override_settings": {"sd_model_checkpoint": title},
+                                              "alwayson_scripts": ad(model=module)})
+    assert r.status_code == 422, r.text[:500]
+    assert r.json()["field"] == "model" and "checkpoint is SDXL" in r.json()["detail"]
+    assert webui.options()["sd_model_checkpoint"] == loaded
+
+
+def test_switch_to_a_pickled_sdxl_checkpoint_is_refused_with_422(webui, motion_modules, baseline):
     """A pickled (.ckpt) checkpoint is told from its tensor names too, read
     with weights_only and the tensors memory-mapped: a request switching to
     one with an SD1.5 module is refused before the WebUI loads it. The file
@@ -447,12 +451,7 @@ def test_switch_to_a_pickled_sdxl_checkpoint_is_refused_with_422(webui, motion_m
         webui.post("/sdapi/v1/refresh-checkpoints")
         title = next(m["title"] for m in webui.get("/sdapi/v1/sd-models").json()
                      if m["filename"] == path)
-        loaded = webui.options()["sd_model_checkpoint"]
-        r = webui.post("/sdapi/v1/txt2img", json={**BASE, "override_settings": {"sd_model_checkpoint": title},
-                                                  "alwayson_scripts": ad(model=motion_modules["v1"])})
-        assert r.status_code == 422, r.text[:500]
-        assert r.json()["field"] == "model" and "checkpoint is SDXL" in r.json()["detail"]
-        assert webui.options()["sd_model_checkpoint"] == loaded
+        _assert_switch_with_sd15_module_refused(webui, title, motion_modules["v1"])
     finally:
         os.remove(path)
         webui.post("/sdapi/v1/refresh-checkpoints")
