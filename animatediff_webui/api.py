@@ -18,12 +18,12 @@ from ..motion_module.errors import CheckpointError, MotionModuleError
 from ..motion_module.probe import probe
 from ..motion_module.request.docs import parameter_listing
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
-from ..motion_module.request.params import ParamError, check_context_fits, from_script_args
+from ..motion_module.request.params import ParamError, check_cache_depth, check_context_fits, from_script_args
 from ..motion_module.request.settings import SETTINGS
 
 from modules import shared
 
-from . import asgi, inputs, models, motion_lora, travel, xyz
+from . import asgi, inputs, models, motion_lora, stepcache, travel, xyz
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -65,6 +65,8 @@ def validate_body(body) -> None:
     travel.parse(prompt, resolved)  # a malformed travel prompt is refused here
     loras = _readable_motion_loras(prompt)  # malformed tags and unreadable files too
     sd_is_xl = _checkpoint_is_sdxl(body)
+    if sd_is_xl is not None:
+        check_cache_depth(params, sd_is_xl)
     if not params.model:
         if loras and sd_is_xl:
             _refuse_loras(loras, "an SDXL checkpoint's motion module")
@@ -187,6 +189,7 @@ def status():
         "unet_injected": bool(unet is not None and is_injected(unet)),
         "decoded_frame_folders": len(os.listdir(work)) if os.path.isdir(work) else 0,
         "callbacks": {name: len(entries) for name, entries in script_callbacks.callback_map.items() if entries},
+        "last_step_cache": dict(stepcache.last_run),
     }
 
 

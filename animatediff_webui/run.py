@@ -32,7 +32,7 @@ from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
 
-from . import cn_compat, controlnet, i2ibatch, models, motion_lora, settings
+from . import cn_compat, controlnet, i2ibatch, models, motion_lora, settings, stepcache
 from .inputs import Sources, source_count
 from .log import logger
 
@@ -46,6 +46,7 @@ class Run:
     is_img2img: bool
     model: object = None
     injection: object = None  # built once in `arm`, applied while p.sample runs
+    step_cache: object = None  # built in `arm` when deepcache_interval > 1, attached while p.sample runs
     travel: object = None  # prompt travel plan (travel.py), when the prompt has keyframes
     base_latent: object = None  # img2img init latent before blending (built once per run)
     motion_loras: list = dataclasses.field(default_factory=list)  # [(name, LoraFile, multiplier)]
@@ -145,9 +146,11 @@ def arm(p, run: Run):
     sd_model = p.sd_model
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
     run.model = models.load(model_path, low_vram=_low_vram(sd_model))
-    run.injection = mm.Injection(sd_model.model.diffusion_model, run.model, frames=run.resolved.video_length,
+    unet = sd_model.model.diffusion_model
+    run.step_cache = stepcache.build(unet, run.params)
+    run.injection = mm.Injection(unet, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved), motion_scale=run.params.motion_scale,
-                                 around_call=controlnet.around_call(p))
+                                 around_call=controlnet.around_call(p), step_cache=run.step_cache)
     # The whole prompt as the user wrote it (styles applied, every keyframe line).
     run.motion_loras = motion_lora.motion_loras(p.all_prompts[0] if p.all_prompts else "")
     check_compatible(run.model, [name for name, _, _ in run.motion_loras])
@@ -184,7 +187,8 @@ def _sample(p, run: Run, original, *args, **kwargs):
         if run.motion_loras:
             loras = apply_motion_loras(run.model, run.motion_loras)
             _report_loras(run, loras)
-        with cn_compat.active(run.injection.state):  # SparseCtrl's layers take each call's frame count
+        # cn_compat: SparseCtrl's layers take each call's frame count.
+        with cn_compat.active(run.injection.state), stepcache.attached(run.step_cache):
             if run.params.freeinit_enable:
                 return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
             return original(*args, **kwargs)
@@ -287,7 +291,7 @@ def finish(p):
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
         run.sources.remove()
-        run.model = run.injection = run.base_latent = run.travel = None
+        run.model = run.injection = run.step_cache = run.base_latent = run.travel = None
         run.motion_loras = []
 
 

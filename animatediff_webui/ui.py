@@ -31,6 +31,7 @@ LAYOUT = (
     ("freenoise", "prompt_interp", "motion_scale"),
     ("freeinit_enable", "freeinit_filter", "freeinit_fast"),
     ("freeinit_iters", "freeinit_ds", "freeinit_dt"),
+    ("deepcache_interval", "deepcache_depth", "deepcache_early"),
     ("video_source",),
     ("video_path", "mask_path"),
     ("latent_power", "latent_scale"),

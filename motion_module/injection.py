@@ -18,7 +18,7 @@ extension editing the same blocks in between cannot make us remove its work.
 """
 
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from torch import nn
 
@@ -110,7 +110,8 @@ class Injection:
     """One motion model injected into one UNet. Use `inject()` unless you need
     to apply and remove in separate places (as the WebUI script does)."""
 
-    def __init__(self, unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None):
+    def __init__(self, unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None,
+                 step_cache=None):
         """`motion_scale` multiplies each motion module's residual: 1 is the
         module as trained, 0 the image model's features (but v1 and HotShot
         keep their GroupNorm over all frames), above 1 exaggerates motion.
@@ -118,9 +119,14 @@ class Injection:
         `around_call(frame_index, frames)`, if given, returns a context manager
         entered around each inner UNet call (one per context window), with the
         video frame of each row of that call: per-frame state kept outside the
-        UNet's arguments (ControlNet's hints) is switched to those rows there."""
+        UNet's arguments (ControlNet's hints) is switched to those rows there.
+
+        `step_cache` (a `stepcache.StepCache`, attached by the caller) is told
+        each evaluation and each inner call with its rows' frames, so deep
+        features are reused per frame under moving windows."""
         self.unet = unet
         self.around_call = around_call
+        self.step_cache = step_cache
         self.model = model
         self.context = context
         self.state = RunState(frames, motion_scale)
@@ -227,23 +233,28 @@ class Injection:
                 return self._plain_forward(x, *args, **kwargs)
             finally:
                 self.state.active = True
+        if self.step_cache is not None:
+            self.step_cache.begin_eval()
         if self._runner is not None and frames > self._runner.length:
             return self._runner(self._call_with_frames, x, frames, args, kwargs)
         return self._call_with_frames(frames, x, args, kwargs, frames_of_rows(x.shape[0], frames, x.device))
 
     def _call_with_frames(self, len_frames, x, args, kwargs, frame_index):
         self.state.frames = len_frames
-        if self.around_call is None:
-            return self._plain_forward(x, *args, **kwargs)
-        with self.around_call(frame_index, self._frames):
+        with ExitStack() as stack:
+            if self.around_call is not None:
+                stack.enter_context(self.around_call(frame_index, self._frames))
+            if self.step_cache is not None:
+                stack.enter_context(self.step_cache.call(x, args, kwargs, frame_index, len_frames))
             return self._plain_forward(x, *args, **kwargs)
 
 
 @contextmanager
-def inject(unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None):
+def inject(unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None,
+           step_cache=None):
     """Inject `model` into `unet` for the `with` block; always restored on exit."""
     injection = Injection(unet, model, frames=frames, context=context, motion_scale=motion_scale,
-                          around_call=around_call).apply()
+                          around_call=around_call, step_cache=step_cache).apply()
     try:
         yield injection
     finally:

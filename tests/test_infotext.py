@@ -275,8 +275,9 @@ def test_paste_field_names():
         "model", "enable", "video_length", "fps", "loop_number", "closed_loop",
         "batch_size", "stride", "overlap", "interp", "interp_x", "prompt_interp", "freenoise", "motion_scale",
         "freeinit_enable", "freeinit_filter", "freeinit_ds", "freeinit_dt", "freeinit_iters", "freeinit_fast",
+        "deepcache_interval", "deepcache_depth", "deepcache_early",
     )
-    assert paste_field_names(True)[-13:-9] == (
+    assert paste_field_names(True)[-16:-12] == (
         "latent_power", "latent_scale", "latent_power_last", "latent_scale_last",
     )
     for name in ("format", "request_id", "video_source", "video_path", "last_frame"):

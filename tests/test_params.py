@@ -70,6 +70,7 @@ def test_defaults():
         "latent_scale_last": 32.0, "request_id": "", "prompt_interp": "", "freenoise": False,
         "motion_scale": 1.0, "freeinit_enable": False, "freeinit_filter": "butterworth", "freeinit_ds": 0.25,
         "freeinit_dt": 0.25, "freeinit_iters": 3, "freeinit_fast": False, "mask_path": "",
+        "deepcache_interval": 1, "deepcache_depth": 0, "deepcache_early": 0.0,
     }
     assert p.last_frame is None
 

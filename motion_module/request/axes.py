@@ -15,7 +15,7 @@ from ..values import Bool, Choice, Float, Int
 from .params import SPECS, coerce_field
 
 AXES = ("model", "video_length", "fps", "batch_size", "stride", "overlap", "closed_loop", "motion_scale",
-        "freeinit_enable", "prompt_interp")
+        "freeinit_enable", "prompt_interp", "deepcache_interval", "deepcache_depth")
 LABEL_PREFIX = "[AnimateDiff] "
 
 

@@ -50,6 +50,9 @@ VIDEO_LENGTH_MAX = 10000
 # The motion module's own position-encoding limit is checked against the
 # chosen module; this is only a sanity bound.
 CONTEXT_MAX = 64
+# Chosen by benchmarks/step_cache.py --sweep (README, Performance).
+DEFAULT_CACHE_DEPTH = 0
+DEFAULT_CACHE_EARLY = 0.0
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,21 @@ class AnimateDiffParams:
         "Video-to-video inpainting: a folder of masks on the server, given to every ControlNet unit that takes "
         "its frames from Video source / Video path (frame i gets mask i; a single mask is used for all).",
         "textbox", infotext="never", range_text="folder on the server")
+    deepcache_interval: int = param(
+        1, Int(1, 10), "Step cache interval (1 = off)",
+        "Speed: run the whole UNet every N-th sampling step and, on the steps between, only its shallow blocks "
+        "fed with the deep features of the last full step (DeepCache, kept per frame). 1 computes every step "
+        "exactly; 3 is about twice as fast with a small change to the video.", "slider", step=1,
+        infotext="when_set")
+    deepcache_depth: int = param(
+        DEFAULT_CACHE_DEPTH, Int(0, 10), "Step cache depth",
+        "How many input blocks after the first (and the output blocks that mirror them) still run on cached "
+        "steps: 0 is the fastest, higher keeps more of each step exact. At most the UNet's input blocks - 2 "
+        "(10 for SD1.5, 7 for SDXL).", "slider", step=1, infotext="when_set")
+    deepcache_early: float = param(
+        DEFAULT_CACHE_EARLY, Float(0.0, 1.0), "Step cache full early steps",
+        "Share of the first sampling steps that always run in full, where the layout of the picture is decided.",
+        "slider", step=0.05, infotext="when_set")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -436,6 +454,18 @@ def check_context_fits(resolved: ResolvedParams, max_frames: int, module: str) -
     if resolved.context_length > max_frames:
         raise ParamError("batch_size", f"'batch_size' (context batch size) must be at most {max_frames} for "
                                        f"{module} (its position-encoding length), got {resolved.context_length}")
+
+
+# The deepest step-cache depth per checkpoint family: its input blocks - 2.
+CACHE_MAX_DEPTH = {False: 10, True: 7}
+
+
+def check_cache_depth(params: AnimateDiffParams, is_sdxl: bool) -> None:
+    """The step-cache depth must leave at least one deep input block."""
+    high = CACHE_MAX_DEPTH[bool(is_sdxl)]
+    if params.deepcache_interval > 1 and params.deepcache_depth > high:
+        raise ParamError("deepcache_depth", f"'deepcache_depth' must be an integer between 0 and {high} for an "
+                                            f"{'SDXL' if is_sdxl else 'SD1.5'} checkpoint, got {params.deepcache_depth}")
 
 
 def resolve_overlap(overlap: int, context_length: int) -> int:
