@@ -18,6 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     ("long_video.py", ["--frames", "16", "0"], "argument --frames: each must be at least 1"),
     ("long_video.py", ["--context", "99"], "'batch_size' must be an integer between 1 and 64"),
     ("weight_memory.py", ["--kind", "v4"], "argument --kind: invalid choice: 'v4'"),
+    ("step_cache.py", ["--intervals", "0"], "argument --intervals: each must be at least 1, got 0"),
+    ("step_cache.py", ["--depth", "11"], "argument --depth: each must be between 0 and 10 for the SD1.5 UNet"),
 ])
 def test_bad_options_exit_2_naming_the_option(script, args, message):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,

@@ -1,0 +1,187 @@
+"""Speed options measured on videos in a running WebUI (not a test: it prints figures).
+
+    python3 benchmarks/webui_speed.py --url http://127.0.0.1:7860 --pid $(cat ~/webui-harness/webui.pid) \
+        --model random_v2.safetensors [--cases cache,options] [--size 64] [--steps 12]
+
+For each case it sends one txt2img request with AnimateDiff and measures, on
+the server process (same machine): its CPU time (user + system, from
+/proc/PID/stat) and its peak resident memory during the request (VmHWM after
+resetting it through /proc/PID/clear_refs). Videos come back as frames
+("Frame"), so each case's change is measured too: the mean absolute
+difference of its frames from the exact run's (0-255), and the mean
+frame-to-frame difference (temporal consistency: token merging works per
+frame). The settings a case changes are put back after it.
+
+Cases:
+  cache:   16 frames at 12 steps; 24 frames at context 16, overlap 4; exact
+           against deepcache_interval 3 (default depth and early share).
+  options: 16 frames with each cross-attention optimisation, token merging
+           0.3 and 0.5, negative guidance minimum sigma, and the step cache
+           on top of the default.
+"""
+
+import argparse
+import base64
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import requests
+from PIL import Image
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def reset_peak(pid):
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def frames_of(out, count):
+    return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(x))).convert("RGB"), dtype=np.float32)
+                     for x in out["images"][1:1 + count]])
+
+
+class Server:
+    def __init__(self, url, pid):
+        self.url, self.pid = url.rstrip("/"), pid
+        self.session = requests.Session()
+
+    def options(self, **values):
+        current = self.session.get(self.url + "/sdapi/v1/options", timeout=60).json()
+        if values:
+            r = self.session.post(self.url + "/sdapi/v1/options", json=values, timeout=600)
+            r.raise_for_status()
+        return {k: current.get(k) for k in values}
+
+    def video(self, body, frames):
+        reset_peak(self.pid)
+        before, start = cpu_seconds(self.pid), time.perf_counter()
+        r = self.session.post(self.url + "/sdapi/v1/txt2img", json=body, timeout=3600)
+        wall, cpu = time.perf_counter() - start, cpu_seconds(self.pid) - before
+        r.raise_for_status()
+        status = self.session.get(self.url + "/animatediff/v1/status", timeout=60).json()
+        return frames_of(r.json(), frames), cpu, wall, peak_mib(self.pid), status.get("last_step_cache", {})
+
+
+def body(args, frames, **ad):
+    params = {"enable": True, "model": args.model, "video_length": frames, "format": ["GIF", "Frame"], **ad}
+    return {"prompt": "a cat", "negative_prompt": "a dog", "steps": args.steps, "width": args.size,
+            "height": args.size, "seed": args.seed, "sampler_name": "Euler", "cfg_scale": 7,
+            "alwayson_scripts": {"AnimateDiff": {"args": [params]}}}
+
+
+def consistency(frames):
+    return float(np.abs(np.diff(frames, axis=0)).mean())
+
+
+def row(name, frames, cpu, wall, peak, reference=None, base_cpu=None, cache=None):
+    out = {"case": name, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "peak_rss_mib": round(peak),
+           "frame_to_frame": round(consistency(frames), 2)}
+    if base_cpu:
+        out["speedup"] = round(base_cpu / cpu, 2)
+    if reference is not None:
+        out["change_from_exact"] = round(float(np.abs(frames - reference).mean()), 2)
+    if cache:
+        out["calls_full_cached"] = f"{cache.get('full')}/{cache.get('cached')}"
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def cache_cases(server, args):
+    rows = []
+    for name, frames, extra in (("16 frames", 16, {}), ("24 frames, context 16, overlap 4", 24,
+                                                          {"batch_size": 16, "overlap": 4})):
+        exact, cpu, wall, peak, _ = server.video(body(args, frames, **extra), frames)
+        rows.append(row(f"{name}: exact", exact, cpu, wall, peak))
+        neighbour = server.video({**body(args, frames, **extra), "seed": args.seed + 1}, frames)[0]
+        rows[-1]["neighbour_seed_change"] = round(float(np.abs(neighbour - exact).mean()), 2)
+        cached, c_cpu, c_wall, c_peak, counts = server.video(body(args, frames, deepcache_interval=3, **extra),
+                                                             frames)
+        rows.append(row(f"{name}: step cache interval 3", cached, c_cpu, c_wall, c_peak, exact, cpu, counts))
+    return rows
+
+
+OPTIONS = (
+    ("sdp (default)", {"cross_attention_optimization": "sdp - scaled dot product"}, {}),
+    ("sdp-no-mem", {"cross_attention_optimization": "sdp-no-mem - scaled dot product without memory efficient "
+                                                    "attention"}, {}),
+    ("sub-quadratic", {"cross_attention_optimization": "sub-quadratic"}, {}),
+    ("Doggettx", {"cross_attention_optimization": "Doggettx"}, {}),
+    ("V1", {"cross_attention_optimization": "V1 - original v1"}, {}),
+    ("InvokeAI", {"cross_attention_optimization": "InvokeAI"}, {}),
+    ("token merging 0.3", {"token_merging_ratio": 0.3}, {}),
+    ("token merging 0.5", {"token_merging_ratio": 0.5}, {}),
+    ("negative guidance minimum sigma 1", {"s_min_uncond": 1.0}, {}),
+    ("step cache interval 3", {}, {"deepcache_interval": 3}),
+    ("step cache 3 + token merging 0.5", {"token_merging_ratio": 0.5}, {"deepcache_interval": 3}),
+)
+
+
+def option_cases(server, args):
+    rows, reference, base_cpu = [], None, None
+    for name, settings, ad in OPTIONS:
+        saved = server.options(**settings)
+        try:
+            frames, cpu, wall, peak, counts = server.video(body(args, 16, **ad), 16)
+        finally:
+            if saved:
+                server.options(**saved)
+        if reference is None:
+            reference, base_cpu = frames, cpu
+        rows.append(row(name, frames, cpu, wall, peak, reference, base_cpu, counts if ad else None))
+    return rows
+
+
+def table(rows):
+    keys = ["case", "cpu_s", "speedup", "peak_rss_mib", "change_from_exact", "frame_to_frame",
+            "neighbour_seed_change", "calls_full_cached"]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("SD_WEBUI_URL", "http://127.0.0.1:7860"))
+    parser.add_argument("--pid", type=int, required=True, help="the WebUI server's process id")
+    parser.add_argument("--model", required=True, help="a motion module file name the WebUI lists")
+    parser.add_argument("--cases", default="cache,options")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args(argv)
+    server = Server(args.url, args.pid)
+    print(f"WebUI {args.url} (pid {args.pid}), {args.size}x{args.size}, {args.steps} steps Euler, seed {args.seed}, "
+          f"model {args.model}; peak RSS reset per request: {reset_peak(args.pid)}", flush=True)
+    server.video(body(args, 16), 16)  # warm-up: model loads and first-call costs
+    cases = args.cases.split(",")
+    for case, run in (("cache", cache_cases), ("options", option_cases)):
+        if case in cases:
+            print(f"\n{case}:\n" + table(run(server, args)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
