@@ -91,7 +91,7 @@ def test_samplers_with_several_evaluations_per_step(webui, motion_modules, sampl
 
 def test_with_travel_lora_freeinit_and_hires_fix(webui, motion_modules, loras, baseline):
     lora = next(name for name, (what, _, _) in loras.items() if what == "motion")
-    travel = f"a cat <lora:{lora}:0.8>\n0: a cat\n4: a dog"
+    travel = f"0: a cat <lora:{lora}:0.8>\n4: a dog"
     out = video(webui, motion_modules, payload={"prompt": travel}, deepcache_interval=3)
     assert last_cache(webui)["cached"] > 0
     out = video(webui, motion_modules, deepcache_interval=3, freeinit_enable=True, freeinit_iters=2)
@@ -120,4 +120,17 @@ def test_bad_values_are_refused_with_422(webui, motion_modules, baseline, field,
     body = request(motion_modules, **params)
     out = run(webui, expect=422, **body)
     assert out["field"] == field, out
+    assert plain_images(webui) == baseline
+
+
+def test_v2v_with_controlnet(webui, motion_modules, controlnet, baseline, tmp_path):
+    from test_webui_controlnet import _write_frames, unit
+
+    folder = _write_frames(tmp_path / "frames", 12)
+    body = request(motion_modules, frames=0, video_path=folder, deepcache_interval=3)
+    body["alwayson_scripts"]["controlnet"] = {"args": [unit(controlnet)]}
+    out = run(webui, **body)
+    assert np.isfinite(frames_of(out, 12)).all()
+    assert len(gif_frames(base64.b64decode(out["images"][0]))[0]) == 12
+    assert last_cache(webui)["cached"] > 0
     assert plain_images(webui) == baseline
