@@ -304,6 +304,8 @@ def main():
             case_rows, scale = run_case(bench, case, steps, settings, args, log)
             rows.extend(case_rows)
             scales.append(scale)
+            for line in table_rows(case_rows):  # kept if a later case does not finish
+                log("  " + line)
 
     print_tables(rows, scales, estimate, args)
     print(json.dumps({"benchmark": "step_cache", "device": args.device, "dtype": args.dtype,
@@ -311,6 +313,14 @@ def main():
                       "schedule": args.schedule, "cfg": args.cfg, "seed": args.seed, "repeats": args.repeats,
                       "equal_time_steps": "round(steps * cached_s / exact_s)", "rows": rows, "exact": scales,
                       "feature_estimate_fp16": estimate}))
+
+
+def table_rows(rows):
+    for r in rows:
+        case = "one window" if r["case"] == "one" else f"{r['windows']} windows"
+        yield (f"| {case} | {r['frames']} | {r['steps']} | {r['interval']} | {r['depth']} | {r['early']:g} "
+               f"| {r['full']}/{r['cached']} | {r['exact_s']:.1f} | {r['cached_s']:.1f} | {r['speedup']:.2f} "
+               f"| {r['diff']:.4f} | {r['equal_steps']} | {r['equal_diff']:.4f} | {r['mib_per_frame']:.2f} |")
 
 
 def print_tables(rows, scales, estimate, args):
@@ -322,11 +332,8 @@ def print_tables(rows, scales, estimate, args):
     print("| case | frames | steps | interval | depth | early | calls full/cached | exact s | cached s | speed-up "
           "| diff cached | equal-time steps | diff equal-time | features MiB/frame |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        case = "one window" if r["case"] == "one" else f"{r['windows']} windows"
-        print(f"| {case} | {r['frames']} | {r['steps']} | {r['interval']} | {r['depth']} | {r['early']:g} "
-              f"| {r['full']}/{r['cached']} | {r['exact_s']:.1f} | {r['cached_s']:.1f} | {r['speedup']:.2f} "
-              f"| {r['diff']:.4f} | {r['equal_steps']} | {r['equal_diff']:.4f} | {r['mib_per_frame']:.2f} |")
+    for line in table_rows(rows):
+        print(line)
     print()
     for s in scales:
         line = f"exact latents of {s['case']}, {s['steps']} steps: mean |x| {s['exact_abs_mean']:.4f}"
