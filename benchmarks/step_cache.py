@@ -30,12 +30,14 @@ two exact runs whose seeds (initial noise) are neighbours.
 
 Random weights: the latent differences show that caching works and how
 settings compare, not how a trained model's videos would look; speed does
-not depend on the weights. Cost on a CPU: one 16-frame UNet call at latent 16
-takes about 12 s on 2 cores, so the default matrix runs for well over an hour
-there; --cases one --steps 12 takes about a quarter of that matrix's
-one-window half. Needs `ldm` (pip install --no-deps stable-diffusion-sdkit),
-einops and k-diffusion (0.1.1.post1; its sampling modules are loaded as the
-demo does when the whole package cannot be imported).
+not depend on the weights. Cost on 2 CPU cores at latent 16: one 16-frame
+UNet call takes about 12 s, so `--cases one --steps 12 --intervals 3` takes
+about 5 minutes, --sweep about 30, and the default matrix about an hour and a
+half (16 frames: 7 min at 12 steps, 14 at 25; the 32-frame case three times
+that); the rows of each case and step count are printed as they finish.
+Needs `ldm` (pip install --no-deps stable-diffusion-sdkit), einops and
+k-diffusion (0.1.1.post1; its sampling modules are loaded as the demo does
+when the whole package cannot be imported).
 """
 
 import argparse
