@@ -26,11 +26,12 @@ def _take_rows(value, index, rows):
     return value
 
 
-def _timestep_value(args, kwargs):
+def call_timestep(args, kwargs):
+    """The timestep of a UNet call (its first row's), as a float; None if it has none."""
     t = args[0] if args else kwargs.get("timesteps")
     if isinstance(t, torch.Tensor):
-        return float(t.reshape(-1)[0])
-    return t
+        return float(t.reshape(-1)[0]) if t.numel() else None
+    return float(t) if isinstance(t, (int, float)) else None
 
 
 class WindowRunner:
@@ -44,7 +45,7 @@ class WindowRunner:
         # The scheduler shifts windows every sampling step. A step is "the
         # timestep changed": cond and uncond sent in separate calls at the same
         # timestep must get the same windows.
-        t = _timestep_value(args, kwargs)
+        t = call_timestep(args, kwargs)
         if t != self._last_timestep:
             self._step += 1
             self._last_timestep = t

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..context.runner import call_timestep
 from .blocks import BlockHook, deep_blocks
 from .plan import CacheOptions, StepClock, is_full_step
 from .store import FeatureStore, signatures
@@ -27,13 +28,6 @@ def _argument(args, kwargs, position, name):
     if len(args) > position:
         return args[position]
     return kwargs.get(name)
-
-
-def _timestep(args, kwargs) -> float | None:
-    t = _argument(args, kwargs, 0, "timesteps")
-    if isinstance(t, torch.Tensor):
-        return float(t.reshape(-1)[0]) if t.numel() else None
-    return float(t) if isinstance(t, (int, float)) else None
 
 
 class StepCache:
@@ -104,7 +98,7 @@ class StepCache:
     def call(self, x, args, kwargs, frame_index, call_frames: int):
         """Around one UNet call whose row r shows frame `frame_index[r]` of a
         block of `call_frames` rows: decides full or cached for it."""
-        t = _timestep(args, kwargs)
+        t = call_timestep(args, kwargs)
         if t is None or not self.hooks:
             yield
             return

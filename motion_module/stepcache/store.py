@@ -59,8 +59,9 @@ class FeatureStore:
         self.generation += 1
 
     def put(self, keys, features: torch.Tensor, step: int):
+        stored = features.detach().clone()  # one copy; the rows are views of it
         for row, key in enumerate(keys):
-            feature = features[row].detach().clone()
+            feature = stored[row]
             entry = self.entries.get(key)
             if entry is None or entry.generation != self.generation:
                 self.entries[key] = Entry(feature, self.generation, step)
