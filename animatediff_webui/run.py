@@ -11,6 +11,7 @@ the request's `override_settings`, so a checkpoint switch in the same API call
 gets the motion module in the new model.
 """
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -32,7 +33,7 @@ from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
 
-from . import cn_compat, controlnet, i2ibatch, models, motion_lora, settings, stepcache
+from . import cn_compat, controlnet, guard, i2ibatch, models, motion_lora, settings, stepcache
 from .inputs import Sources, source_count
 from .log import logger
 
@@ -105,33 +106,6 @@ def _cleanup_on_close(p):
     p.close = close_and_finish
 
 
-def refuse(p, error: Exception):
-    """Make this generation fail with `error` at its first processing step.
-
-    The WebUI swallows exceptions raised in script hooks; an exception from
-    p.init (which runs after every script's process(), before anything is
-    encoded or sampled) or p.sample reaches the UI and the API as an error
-    instead of a silent plain image batch, or another error from a request
-    only half set up for a video."""
-    def fail(*args, **kwargs):
-        raise error
-    p.init = p.sample = fail
-
-
-def fail_on_close(p, error: Exception):
-    """Report `error` when the WebUI closes `p`, right after process_images:
-    exceptions raised in postprocess are only logged, one from p.close
-    reaches the UI and the API (with the error's status_code)."""
-    close = p.close
-
-    def close_and_fail():
-        p.__dict__.pop("close", None)
-        close()
-        raise error
-
-    p.close = close_and_fail
-
-
 def note_batch(run: Run, batch_number: int):
     """After each batch: an interrupt or skip during its sampling or its VAE
     decode left its frames unfinished."""
@@ -150,7 +124,7 @@ def arm(p, run: Run):
     run.step_cache = stepcache.build(unet, run.params)
     run.injection = mm.Injection(unet, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved), motion_scale=run.params.motion_scale,
-                                 around_call=controlnet.around_call(p), step_cache=run.step_cache)
+                                 around_call=_around_call(p), step_cache=run.step_cache)
     # The whole prompt as the user wrote it (styles applied, every keyframe line).
     run.motion_loras = motion_lora.motion_loras(p.all_prompts[0] if p.all_prompts else "")
     check_compatible(run.model, [name for name, _, _ in run.motion_loras])
@@ -162,6 +136,21 @@ def arm(p, run: Run):
         params, run.resolved, mm_hash=run.model.sha256, schedule=schedule_for(run.model).label,
         is_img2img=run.is_img2img)
     p.sample = functools.partial(_sample, p, run, p.sample)
+
+
+def _around_call(p):
+    """The injection's hook around each UNet call: a failure recorded by one
+    of our callbacks (which the WebUI would swallow) stops sampling at the
+    next call; then ControlNet's per-call hints."""
+    control = controlnet.around_call(p)
+
+    @contextlib.contextmanager
+    def call(frame_index, frames):
+        guard.raise_failure(p)
+        with control(frame_index, frames) if control is not None else contextlib.nullcontext():
+            yield
+
+    return call
 
 
 def context_options(resolved: ResolvedParams):
@@ -188,7 +177,8 @@ def _sample(p, run: Run, original, *args, **kwargs):
             loras = apply_motion_loras(run.model, run.motion_loras)
             _report_loras(run, loras)
         # cn_compat: SparseCtrl's layers take each call's frame count.
-        with cn_compat.active(run.injection.state), stepcache.attached(run.step_cache):
+        with cn_compat.active(run.injection.state), \
+                stepcache.attached(run.step_cache, controlnet.control_networks(p)):
             if run.params.freeinit_enable:
                 return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
             return original(*args, **kwargs)

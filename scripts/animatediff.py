@@ -34,15 +34,23 @@ PACKAGE = _extension_package()
 
 from modules import script_callbacks, scripts, shared  # noqa: E402
 
-api, cn_compat, controlnet, i2ibatch, inputs, log, motion_lora, outputs, run, samplers, settings, ui, xyz = (
+api, cn_compat, guard, i2ibatch, inputs, log, motion_lora, outputs, run, samplers, settings, ui, xyz = (
     importlib.import_module(f"{PACKAGE}.animatediff_webui.{name}")
-    for name in ("api", "cn_compat", "controlnet", "i2ibatch", "inputs", "log", "motion_lora", "outputs", "run",
+    for name in ("api", "cn_compat", "guard", "i2ibatch", "inputs", "log", "motion_lora", "outputs", "run",
                  "samplers", "settings", "ui", "xyz"))
 travel = importlib.import_module(f"{PACKAGE}.animatediff_webui.travel")
 _params = importlib.import_module(f"{PACKAGE}.motion_module.request.params")
 ParamError, from_script_args = _params.ParamError, _params.from_script_args
 
 logger = log.configure(getattr(shared.cmd_opts, "animatediff_loglevel", "INFO"))
+
+
+def _asks_for_animatediff(args) -> bool:
+    """Whether raw script args enable AnimateDiff (for an error raised before they are parsed)."""
+    first = args[0] if args else None
+    if isinstance(first, dict):
+        return first.get("enable") is True
+    return getattr(first, "enable", first) is True
 
 
 class AnimateDiffScript(scripts.Script):
@@ -65,35 +73,34 @@ class AnimateDiffScript(scripts.Script):
         self.paste_field_names = [key for _, key in self.infotext_fields]
         return components
 
+    # Every hook below runs under guard.hook: with AnimateDiff enabled, any
+    # exception fails the generation (the WebUI would log it and go on).
+    @guard.hook("before_process", requested=_asks_for_animatediff)
     def before_process(self, p, *args):
-        try:
-            params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
-            params = xyz.with_axis_values(p, params)
-            if not params.enable:
-                motion_lora.note_unused(p.prompt)
-                return
-            params = inputs.checked(params)
-            current = run.prepare(p, params, self.is_img2img, inputs.open_sources(params, p, limit=inputs.limit(params)))
-            travel.prepare(p, current, travel.method(params))
-        except (ParamError, ValueError) as e:
-            logger.error("%s", e)
-            run.refuse(p, e)
+        params = from_script_args(args, warn=lambda msg: logger.warning("%s", msg))
+        params = xyz.with_axis_values(p, params)
+        if not params.enable:
+            motion_lora.note_unused(p.prompt)
+            return
+        guard.mark_enabled(p)
+        params = inputs.checked(params)
+        current = run.prepare(p, params, self.is_img2img, inputs.open_sources(params, p, limit=inputs.limit(params)))
+        travel.prepare(p, current, travel.method(params))
 
+    @guard.hook("process")
     def process(self, p, *args):
         current = run.get(p)
         if current is None:
             return
-        try:
-            run.arm(p, current)
-            travel.apply(p, current)
-        except ValueError as e:  # wrong model family, unknown model, frames over the limit...
-            logger.error("%s", e)
-            run.refuse(p, e)
+        run.arm(p, current)
+        travel.apply(p, current)
 
+    @guard.hook("after_extra_networks_activate")
     def after_extra_networks_activate(self, p, *args, **kwargs):
         # Also without AnimateDiff: the official v3 adapter works like its re-saved twin.
         motion_lora.fill_official_adapters()
 
+    @guard.hook("before_process_batch")
     def before_process_batch(self, p, *args, **kwargs):
         current = run.get(p)
         if current is None:
@@ -103,23 +110,26 @@ class AnimateDiffScript(scripts.Script):
         if self.is_img2img and getattr(p, "init_latent", None) is not None and not i2ibatch.is_batch(p):
             run.blend_init_latent(p, current)
 
+    @guard.hook("postprocess_batch")
     def postprocess_batch(self, p, *args, **kwargs):
         current = run.get(p)
         if current is not None:
             run.note_batch(current, kwargs.get("batch_number", 0))
             travel.restore(p, current)
 
+    @guard.hook("postprocess")
     def postprocess(self, p, res, *args):
         current = run.get(p)
         failure = None
         try:
             if current is not None and current.model is not None and res.images:
                 failure = outputs.write(p, res, current)
+                if failure is not None:
+                    logger.error("%s", failure)
         finally:
             run.finish(p)
         if failure is not None:
-            logger.error("%s", failure)
-            run.fail_on_close(p, failure)
+            guard.fail(p, failure)
 
 
 samplers.register()
@@ -129,4 +139,5 @@ xyz.register()  # the WebUI's own scripts, the X/Y/Z plot among them, are loaded
 script_callbacks.on_ui_settings(settings.register)
 script_callbacks.on_app_started(api.register)
 script_callbacks.on_infotext_pasted(ui.expand_pasted)
-script_callbacks.on_cfg_denoiser(travel.on_cfg_denoiser)
+script_callbacks.on_cfg_denoiser(
+    guard.callback("on_cfg_denoiser", lambda params: params.denoiser.p)(travel.on_cfg_denoiser))

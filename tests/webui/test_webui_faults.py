@@ -34,6 +34,10 @@ BASE = {"prompt": "a cat", "negative_prompt": "a dog", "steps": 2, "width": 64, 
         "seed": 4321, "sampler_name": "Euler", "cfg_scale": 7}
 FRAMES = 12  # over the context of 8: the faults land inside context windows
 counts = {"faults": 0, "runs": 0}
+HOOKS = ("before_process", "process", "after_extra_networks_activate", "before_process_batch", "postprocess_batch",
+         "postprocess", "on_cfg_denoiser")
+CAUSES = {"raise": "RuntimeError", "attribute": "AttributeError", "oom": "OutOfMemoryError"}
+hook_faults = []  # (hook, action, HTTP status, files written, what the answer said)
 
 
 def ad(motion_modules, **params):
@@ -266,7 +270,55 @@ def test_disk_full_mid_gif_keeps_the_png_frames(webui, motion_modules, before, t
                        f"HTTP 507, {FRAMES} PNG frames kept, no partial file")
 
 
+@pytest.mark.parametrize("do", list(CAUSES))
+@pytest.mark.parametrize("at", HOOKS)
+def test_error_in_a_hook_fails_the_generation(webui, motion_modules, before, faults, outdir, at, do):
+    """The WebUI catches what a script's hook raises and carries on; ours make
+    the generation fail instead (animatediff_webui/guard.py): an answer naming
+    AnimateDiff, the hook and the cause, no video in it, no file written, and
+    nothing left injected or patched (a motion LoRA is applied). In
+    postprocess the WebUI has saved its own PNG frames already, so that case
+    asks for GIF and MP4 only; on_cfg_denoiser runs the travel code, so that
+    case has a travel prompt."""
+    prompt = with_lora("0: a cat") + "\n4: a dog" if at == "on_cfg_denoiser" else with_lora()
+    formats = ["GIF", "MP4"] if at == "postprocess" else ["GIF", "PNG"]
+    faults.arm(at, do)
+    r = post(webui, {**BASE, "prompt": prompt, "save_images": True, "alwayson_scripts": ad(motion_modules,
+                                                                                             format=formats)})
+    counts["faults"] += 1
+    assert faults.fired() == [f"{at}:{do}"]
+    written = files(outdir)
+    hook_faults.append((at, do, r.status_code, len(written)))
+    assert r.status_code == 500, r.text[:500]
+    body = r.json()
+    assert body["error"] == "HookError" and "images" not in body, r.text[:500]
+    assert body["errors"].startswith(f"AnimateDiff failed in {at}: {CAUSES[do]}: "), body["errors"]
+    assert f"fault injected at {at}" in body["errors"] and body["detail"] == body["errors"]
+    assert written == []
+    assert_nothing_left(webui, motion_modules, before, outdir)
+
+
+@pytest.mark.parametrize("at", ["before_process_off", "after_extra_networks_activate"])
+def test_error_in_a_hook_without_animatediff_leaves_the_plain_generation_alone(webui, before, faults, at):
+    """AnimateDiff not enabled (webuiapi sends args [False] with every request):
+    our error is logged and the plain images are made as without the extension."""
+    faults.arm(at, "raise")
+    r = post(webui, {**BASE, "batch_size": 2, "alwayson_scripts": {"AnimateDiff": {"args": [False]}}})
+    counts["faults"] += 1
+    assert faults.fired() == [f"{at}:raise"]
+    hook_faults.append((at, "raise (AnimateDiff off)", r.status_code, 0))
+    assert r.status_code == 200, r.text[:500]
+    assert r.json()["images"] == before["plain"]
+
+
 def test_zz_report(figures):
+    if hook_faults:
+        failed = sum(1 for _, do, status, written in hook_faults if status == 500 and not written)
+        plain = sum(1 for _, do, status, _ in hook_faults if "off" in do and status == 200)
+        hooks = sorted({at for at, _, _, _ in hook_faults})
+        figures.append(f"faults: {len(hook_faults)} hook faults over {len(hooks)} hook points ({', '.join(hooks)}): "
+                       f"{failed} generations failed with HTTP 500 naming AnimateDiff, the hook and the cause, no "
+                       f"video and no file; {plain} with AnimateDiff off went on, plain images unchanged")
     if not counts["faults"]:
         pytest.skip("no fault ran")
     figures.append(f"faults: {counts['faults']} faults injected in the WebUI over {counts['runs']} generation "

@@ -9,8 +9,15 @@ Places:
   motion_module  each temporal transformer's forward (inside sampling)
   vae_decode     the WebUI's decode of a batch of latents
   write          a GIF whose bytes are in its temporary file, not yet committed
-Actions: raise, oom (torch's out-of-memory error), interrupt, skip (what the
-UI's buttons and /sdapi/v1/interrupt|skip do: set the flag, carry on).
+  and one inside each of our script's hooks and callbacks (HOOKS: the first
+  thing of ours that hook calls, so the fault is raised where the WebUI
+  would catch it): before_process, process, after_extra_networks_activate,
+  before_process_batch, postprocess_batch, postprocess, on_cfg_denoiser (the
+  last only with a prompt-travel prompt), and before_process_off (that hook
+  with AnimateDiff not enabled).
+Actions: raise (RuntimeError), attribute (AttributeError), oom (torch's
+out-of-memory error), interrupt, skip (what the UI's buttons and
+/sdapi/v1/interrupt|skip do: set the flag, carry on).
 """
 
 import contextlib
@@ -21,8 +28,19 @@ import torch
 
 from modules import processing, script_callbacks, shared
 
-PLACES = ("motion_module", "vae_decode", "write")
-ACTIONS = ("raise", "oom", "interrupt", "skip")
+# hook -> (our module, the function of it that the hook calls)
+HOOKS = {
+    "before_process": ("animatediff_webui.run", "prepare"),
+    "process": ("animatediff_webui.run", "arm"),
+    "after_extra_networks_activate": ("animatediff_webui.motion_lora", "fill_official_adapters"),
+    "before_process_batch": ("animatediff_webui.run", "reschedule_noise"),
+    "postprocess_batch": ("animatediff_webui.run", "note_batch"),
+    "postprocess": ("animatediff_webui.outputs", "write"),
+    "on_cfg_denoiser": ("animatediff_webui.travel", "_rows"),
+    "before_process_off": ("animatediff_webui.motion_lora", "note_unused"),  # AnimateDiff not enabled
+}
+PLACES = ("motion_module", "vae_decode", "write", *HOOKS)
+ACTIONS = ("raise", "attribute", "oom", "interrupt", "skip")
 _armed = {}
 _fired = []
 _lock = threading.Lock()
@@ -41,6 +59,8 @@ def _hit(place):
     action = fault["do"]
     if action == "raise":
         raise RuntimeError(f"fault injected at {place}")
+    if action == "attribute":
+        raise AttributeError(f"'StableDiffusion' object has no attribute 'model' (fault injected at {place})")
     if action == "oom":
         raise torch.OutOfMemoryError(f"CUDA out of memory (fault injected at {place})")
     if action == "interrupt":
@@ -54,6 +74,13 @@ def _ours(suffix):
         if name.startswith("animatediff_extension.") and name.endswith(suffix):
             return module
     raise RuntimeError(f"the AnimateDiff extension's {suffix} is not loaded")
+
+
+def _faulty(place, function):
+    def faulty(*args, **kwargs):
+        _hit(place)
+        return function(*args, **kwargs)
+    return faulty
 
 
 _installed = []
@@ -87,6 +114,9 @@ def _install():
     layers.TemporalTransformer.forward = faulty_forward
     processing.decode_latent_batch = faulty_decode
     gif.atomic_output = faulty_atomic_output
+    for place, (suffix, name) in HOOKS.items():
+        module = _ours(suffix)
+        setattr(module, name, _faulty(place, getattr(module, name)))
     _installed.append(True)
 
 
