@@ -135,6 +135,15 @@ def _device():
     return devices.get_device_for("controlnet")
 
 
+def control_networks(p):
+    """The networks of this request's ControlNet units (ControlNet's wrapper
+    holds the network itself as `control_model`), set up by its process()."""
+    script = find_script(p)
+    params = getattr(getattr(script, "latest_network", None), "control_params", None) or ()
+    models = [getattr(param, "control_model", None) for param in params]
+    return [getattr(model, "control_model", model) for model in models if model is not None]
+
+
 def around_call(p):
     """Injection hook: during each UNet call (one per context window), every
     per-frame ControlNet hint holds exactly the rows of that call's frames,

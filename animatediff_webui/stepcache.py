@@ -64,9 +64,11 @@ def _watch(sampler, cache, watched):
 
 
 @contextlib.contextmanager
-def attached(cache):
-    """Hooks on and samplers watched for the `with` block; everything off,
-    every stored feature freed, after it (also after an error or interrupt)."""
+def attached(cache, control_networks=()):
+    """Hooks on (the UNet's deep blocks, and those of ControlNet's networks,
+    which run inside its calls) and samplers watched for the `with` block;
+    everything off, every stored feature freed, after it (also after an
+    error or interrupt)."""
     if cache is None:
         yield
         return
@@ -81,7 +83,7 @@ def attached(cache):
         return sampler
 
     try:
-        cache.attach()
+        cache.attach(control_networks)
         sd_samplers.create_sampler = create_watched
         yield
     finally:

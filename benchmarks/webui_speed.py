@@ -1,7 +1,8 @@
 """Speed options measured on videos in a running WebUI (not a test: it prints figures).
 
     python3 benchmarks/webui_speed.py --url http://127.0.0.1:7860 --pid $(cat ~/webui-harness/webui.pid) \
-        --model random_v2.safetensors [--cases cache,options] [--size 64] [--steps 12]
+        --model random_v2.safetensors [--cases cache,v2v,options] [--size 64] [--steps 12] \
+        [--controlnet-model control_v11p_sd15_rand]
 
 For each case it sends one txt2img request with AnimateDiff and measures, on
 the server process (same machine): its CPU time (user + system, from
@@ -15,17 +16,23 @@ frame). The settings a case changes are put back after it.
 Cases:
   cache:   16 frames at 12 steps; 24 frames at context 16, overlap 4; exact
            against deepcache_interval 3 (default depth and early share).
+  v2v:     16 frames read from a generated source video (a square moving
+           over a gradient), each frame controlled by sd-webui-controlnet
+           (preprocessor none, --controlnet-model); exact against interval 3.
+           Skipped with a note when --controlnet-model is not given.
   options: 16 frames with each cross-attention optimisation, token merging
-           0.3 and 0.5, negative guidance minimum sigma, and the step cache
-           on top of the default.
+           0.3 and 0.5, negative guidance minimum sigma, FP8 weights, and the
+           step cache on top of the default.
 """
 
 import argparse
 import base64
+import functools
 import io
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -109,18 +116,51 @@ def row(name, frames, cpu, wall, peak, reference=None, base_cpu=None, cache=None
     return out
 
 
+def exact_and_cached(server, name, request, frames):
+    """Exact, the neighbouring seed (the scale of a real change) and interval 3."""
+    exact, cpu, wall, peak, _ = server.video(request(), frames)
+    rows = [row(f"{name}: exact", exact, cpu, wall, peak)]
+    neighbour = server.video({**request(), "seed": request()["seed"] + 1}, frames)[0]
+    rows[-1]["neighbour_seed_change"] = round(float(np.abs(neighbour - exact).mean()), 2)
+    cached, c_cpu, c_wall, c_peak, counts = server.video(request(deepcache_interval=3), frames)
+    rows.append(row(f"{name}: step cache interval 3", cached, c_cpu, c_wall, c_peak, exact, cpu, counts))
+    return rows
+
+
 def cache_cases(server, args):
     rows = []
     for name, frames, extra in (("16 frames", 16, {}), ("24 frames, context 16, overlap 4", 24,
                                                           {"batch_size": 16, "overlap": 4})):
-        exact, cpu, wall, peak, _ = server.video(body(args, frames, **extra), frames)
-        rows.append(row(f"{name}: exact", exact, cpu, wall, peak))
-        neighbour = server.video({**body(args, frames, **extra), "seed": args.seed + 1}, frames)[0]
-        rows[-1]["neighbour_seed_change"] = round(float(np.abs(neighbour - exact).mean()), 2)
-        cached, c_cpu, c_wall, c_peak, counts = server.video(body(args, frames, deepcache_interval=3, **extra),
-                                                             frames)
-        rows.append(row(f"{name}: step cache interval 3", cached, c_cpu, c_wall, c_peak, exact, cpu, counts))
+        rows += exact_and_cached(server, name, functools.partial(body, args, frames, **extra), frames)
     return rows
+
+
+def source_video(folder, count, size):
+    """A square moving over a gradient, one PNG per frame."""
+    y, x = np.mgrid[0:size, 0:size]
+    for i in range(count):
+        frame = np.stack([x * 255 // size, y * 255 // size, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+        left = i * (size - size // 4) // max(count - 1, 1)
+        frame[size // 3:size // 3 + size // 4, left:left + size // 4] = 255
+        Image.fromarray(frame).save(os.path.join(folder, f"frame{i:03d}.png"))
+    return folder
+
+
+def v2v_cases(server, args):
+    if not args.controlnet_model:
+        print("v2v: skipped (give --controlnet-model, a ControlNet model the WebUI lists)", flush=True)
+        return []
+    unit = {"enabled": True, "module": "none", "model": args.controlnet_model, "weight": 1.0,
+            "save_detected_map": False}
+    with tempfile.TemporaryDirectory(prefix="webui_speed_v2v_") as folder:
+        source_video(folder, 16, args.size)
+
+        def request(**ad):
+            out = body(args, 0, video_path=folder, **ad)
+            out["alwayson_scripts"]["controlnet"] = {"args": [unit]}
+            return out
+
+        return exact_and_cached(server, "V2V 16 frames, ControlNet", request, 16)
 
 
 OPTIONS = (
@@ -134,6 +174,7 @@ OPTIONS = (
     ("token merging 0.3", {"token_merging_ratio": 0.3}, {}),
     ("token merging 0.5", {"token_merging_ratio": 0.5}, {}),
     ("negative guidance minimum sigma 1", {"s_min_uncond": 1.0}, {}),
+    ("FP8 weights", {"fp8_storage": "Enable"}, {}),
     ("step cache interval 3", {}, {"deepcache_interval": 3}),
     ("step cache 3 + token merging 0.5", {"token_merging_ratio": 0.5}, {"deepcache_interval": 3}),
 )
@@ -167,19 +208,25 @@ def main(argv=None):
     parser.add_argument("--url", default=os.environ.get("SD_WEBUI_URL", "http://127.0.0.1:7860"))
     parser.add_argument("--pid", type=int, required=True, help="the WebUI server's process id")
     parser.add_argument("--model", required=True, help="a motion module file name the WebUI lists")
-    parser.add_argument("--cases", default="cache,options")
+    parser.add_argument("--cases", default="cache,v2v,options")
+    parser.add_argument("--controlnet-model", help="for the v2v case: a ControlNet model the WebUI lists")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
+    cases = args.cases.split(",")
+    unknown = set(cases) - {"cache", "v2v", "options"}
+    if unknown:
+        parser.error(f"--cases: unknown {sorted(unknown)}; allowed: cache, v2v, options")
     server = Server(args.url, args.pid)
     print(f"WebUI {args.url} (pid {args.pid}), {args.size}x{args.size}, {args.steps} steps Euler, seed {args.seed}, "
           f"model {args.model}; peak RSS reset per request: {reset_peak(args.pid)}", flush=True)
     server.video(body(args, 16), 16)  # warm-up: model loads and first-call costs
-    cases = args.cases.split(",")
-    for case, run in (("cache", cache_cases), ("options", option_cases)):
+    for case, run in (("cache", cache_cases), ("v2v", v2v_cases), ("options", option_cases)):
         if case in cases:
-            print(f"\n{case}:\n" + table(run(server, args)), flush=True)
+            rows = run(server, args)
+            if rows:
+                print(f"\n{case}:\n" + table(rows), flush=True)
     return 0
 
 

@@ -20,6 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     ("weight_memory.py", ["--kind", "v4"], "argument --kind: invalid choice: 'v4'"),
     ("step_cache.py", ["--intervals", "0"], "argument --intervals: each must be at least 1, got 0"),
     ("step_cache.py", ["--depth", "11"], "argument --depth: each must be between 0 and 10 for the SD1.5 UNet"),
+    ("webui_speed.py", ["--pid", "1", "--model", "m", "--cases", "cache,fp8"],
+     "--cases: unknown ['fp8']; allowed: cache, v2v, options"),
 ])
 def test_bad_options_exit_2_naming_the_option(script, args, message):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,

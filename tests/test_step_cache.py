@@ -386,3 +386,72 @@ def test_a_forward_that_reimplements_the_loop_takes_fresh_shallow_residuals(unet
     finally:
         unet.__dict__.pop("forward", None)
     assert "forward" not in unet.__dict__
+
+
+def _controlnet_forward(unet, control, calls):
+    """sd-webui-controlnet's shape of things: its network (a copy of the UNet's
+    input and middle blocks, here a second real ldm UNet) makes one residual
+    per input block and one for the middle, inside the UNet's call; its own
+    copy of the block loop adds them to the skips and the middle."""
+    from ldm.modules.diffusionmodules.openaimodel import timestep_embedding
+
+    # Counted on each block's first layer: a skipped block returns before its layers run.
+    def counter(block):
+        return block[0].register_forward_hook(lambda *_: calls.append(block))
+
+    handles = [counter(b) for b in [*control.input_blocks, control.middle_block]]
+
+    def forward(x, timesteps=None, context=None, **kwargs):
+        emb = timestep_embedding(timesteps, unet.model_channels, repeat_only=False)
+        h, residuals = x, []
+        for module in control.input_blocks:
+            h = module(h, control.time_embed(emb), context)
+            residuals.append(0.1 * h)
+        residuals.append(0.1 * control.middle_block(h, control.time_embed(emb), context))
+        emb = unet.time_embed(emb)
+        hs, h = [], x
+        for module in unet.input_blocks:
+            h = module(h, emb, context)
+            hs.append(h)
+        h = unet.middle_block(h, emb, context) + residuals.pop()
+        for module in unet.output_blocks:
+            h = module(torch.cat([h, hs.pop() + residuals.pop()], dim=1), emb, context)
+        return unet.out(h)
+
+    return forward, handles
+
+
+def test_a_controlnets_deep_blocks_are_skipped_on_cached_steps_with_the_same_result(unet, model):
+    """Its deep residuals feed only blocks a cached step skips: skipping them
+    changes nothing (bit-identical) and saves their cost; its shallow blocks
+    still run every step, and full steps run it whole."""
+    control = sd15_unet(seed=5)
+    before = snapshot(control)
+    calls = []
+    unet.forward, handles = _controlnet_forward(unet, control, calls)
+    x, c = _cond_uncond()
+    try:
+        def run(networks):
+            cache = _cache(unet, interval=3).attach(networks)
+            calls.clear()
+            try:
+                with torch.no_grad(), mm.inject(unet, model, frames=FRAMES, step_cache=cache):
+                    outs = [unet(x, _t(t, x.shape[0]), context=c) for t in (T_FULL, T_CACHED, 600.0)]
+            finally:
+                cache.detach()
+            assert [mode for _, mode in cache.decisions] == ["full", "cached", "cached"]
+            return outs, list(calls)
+
+        plain, plain_calls = run([])
+        skipping, skipping_calls = run([control])
+        assert all(torch.equal(a, b) for a, b in zip(plain, skipping))
+        blocks = len(control.input_blocks) + 1
+        assert len(plain_calls) == 3 * blocks
+        # One full step (all 13 blocks), then two cached steps with only input block 0 running.
+        assert len(skipping_calls) == blocks + 2 and skipping_calls[blocks:] == [control.input_blocks[0]] * 2
+    finally:
+        for handle in handles:
+            handle.remove()
+        unet.__dict__.pop("forward", None)
+    after = snapshot(control)
+    assert after[0] == before[0] and after[2] == before[2]  # no hook left on the control network

@@ -33,6 +33,20 @@ def deep_blocks(unet, depth: int):
     return skipped, outputs[boundary]
 
 
+def control_deep_blocks(network, depth: int, input_blocks: int) -> list:
+    """A control network's blocks whose outputs feed only blocks a cached step skips.
+
+    A ControlNet is a copy of the UNet's input blocks and middle block; its
+    residual i goes to the UNet's skip connection i and the last to the
+    middle, so the residuals of input blocks deeper than `depth` and of the
+    middle block are used only by skipped blocks. [] for a network without
+    that layout (adapters and other control models run as they are)."""
+    inputs = getattr(network, "input_blocks", None)
+    if inputs is None or len(inputs) != input_blocks or not hasattr(network, "middle_block"):
+        return []
+    return list(inputs)[depth + 1:] + [network.middle_block]
+
+
 class BlockHook:
     """`forward` of one block while attached: `route(block, run, *args)` decides."""
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..context.runner import call_timestep
-from .blocks import BlockHook, deep_blocks
+from .blocks import BlockHook, control_deep_blocks, deep_blocks
 from .plan import CacheOptions, StepClock, is_full_step
 from .store import FeatureStore, signatures
 
@@ -38,6 +38,7 @@ class StepCache:
     def __init__(self, unet, options: CacheOptions):
         self.options = options
         self.skipped, self.boundary = deep_blocks(unet, options.depth)
+        self._input_blocks = len(unet.input_blocks)
         self.store = FeatureStore()
         self.clock = StepClock()
         self.hooks: list[BlockHook] = []
@@ -46,11 +47,18 @@ class StepCache:
         self._call: _Call | None = None
 
     # -- lifetime ----------------------------------------------------------
-    def attach(self):
+    def attach(self, control_networks=()):
+        """Hook the deep blocks, and those of each control network (ControlNet's
+        layout, see `control_deep_blocks`) that run inside the UNet's calls:
+        on cached steps their deep residuals would feed only skipped blocks."""
         if self.hooks:
             return self
+        blocks = {id(block): block for block in self.skipped}
+        for network in control_networks:
+            for block in control_deep_blocks(network, self.options.depth, self._input_blocks):
+                blocks.setdefault(id(block), block)
         try:
-            for block in self.skipped:
+            for block in blocks.values():
                 hook = BlockHook(block, self._route)
                 hook.attach()
                 self.hooks.append(hook)
@@ -136,6 +144,9 @@ class StepCache:
             return out
         if hook.block is self.boundary:
             return current.features.to(device=x.device, dtype=x.dtype)
+        shape = self.store.shape(id(hook), current.size)
+        if shape is None:  # a control network that did not run at the last full step
+            return hook._call_block(x, *args, **kwargs)
         # Skipped: only the shape matters to the code between the blocks (a
         # concatenation, ControlNet's residual sums); zero strides cost nothing.
-        return x.new_zeros(()).expand(x.shape[0], *self.store.shape(id(hook), current.size))
+        return x.new_zeros(()).expand(x.shape[0], *shape)

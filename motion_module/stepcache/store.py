@@ -85,7 +85,8 @@ class FeatureStore:
         self.shapes[(hook_id, size)] = tuple(shape)
 
     def shape(self, hook_id, size):
-        return self.shapes[(hook_id, size)]
+        """The block's output shape at the last full step, or None if it did not run then."""
+        return self.shapes.get((hook_id, size))
 
     def nbytes(self) -> int:
         return sum(e.feature.numel() * e.feature.element_size() for e in self.entries.values())

@@ -82,3 +82,31 @@ def test_v3_adapter_on_sdxl_is_left_out(webui, sdxl, loras):
         return np.asarray(Image.open(io.BytesIO(base64.b64decode(r.json()["images"][0]))))
 
     assert np.array_equal(pixels(f"a cat <lora:{ADAPTER}:1>"), pixels("a cat"))
+
+
+def test_step_cache_on_sdxl_and_its_depth_limit(webui, sdxl):
+    """SDXL has 9 input blocks, so the deepest cache depth is 7. Over the API
+    a deeper one is refused before anything runs; through the X/Y/Z plot,
+    whose values are applied inside the generation, the run refuses it
+    (animatediff_webui/guard.py keeps the 422 and the field's name)."""
+    _, names = sdxl
+
+    def body(**ad):
+        return {"prompt": "a cat", "steps": 4, "width": 64, "height": 64, "seed": 5, "sampler_name": "Euler",
+                "alwayson_scripts": {"AnimateDiff": {"args": [{"enable": True, "model": names["sdxl"],
+                                                               "video_length": 8, "format": ["GIF"], **ad}]}}}
+
+    out = run(webui, **body(deepcache_interval=2, deepcache_depth=7))
+    assert len(gif_frames(base64.b64decode(out["images"][0]))[0]) == 8
+    cache = webui.get("/animatediff/v1/status").json()["last_step_cache"]
+    assert cache["full"] > 0 and cache["cached"] > 0, cache
+    r = webui.post("/sdapi/v1/txt2img", json=body(deepcache_interval=2, deepcache_depth=8))
+    assert r.status_code == 422 and r.json()["field"] == "deepcache_depth", r.text[:500]
+    assert "between 0 and 7 for an SDXL checkpoint" in r.json()["detail"]
+    axes = webui.get("/animatediff/v1/xyz").json()["txt2img"]
+    depth_axis = next(index for label, index in axes.items() if "depth" in label.lower())
+    r = webui.post("/sdapi/v1/txt2img", json={**body(deepcache_interval=2), "script_name": "x/y/z plot",
+                                              "script_args": [depth_axis, "8", [], 0, "", [], 0, "", [], True, False,
+                                                              False, False, False, False, False, 0, True]})
+    assert r.status_code == 422, r.text[:500]
+    assert "deepcache_depth" in r.json()["errors"] and "images" not in r.json()
