@@ -1,12 +1,15 @@
 """Recognising a motion module's kind from its keys and shapes alone.
 
 File names are never consulted: users rename files, and community finetunes
-reuse the official layouts under any name.
+reuse the official layouts under any name. Files in HotShot-XL's own naming and
+in diffusers' MotionAdapter layout (diffusers_layout.py) are renamed to
+AnimateDiff naming first.
 """
 
 import re
 from dataclasses import dataclass
 
+from .diffusers_layout import from_diffusers_names, is_diffusers_layout
 from .errors import CheckpointError
 from .kinds import KINDS, MotionKind
 
@@ -30,16 +33,22 @@ def _sample(keys, n=3):
     return ", ".join(keys[:n]) + more
 
 
+_LORA_DOWN = ("_lora.down.weight", ".lora_down.weight", ".lora.down.weight", ".lora_A.weight")
+_LORA_UP = ("_lora.up.weight", ".lora_up.weight", ".lora.up.weight", ".lora_B.weight")
+# A whole UNet in diffusers' layout (UNet2DConditionModel, UNetMotionModel) has these besides any motion modules.
+_DIFFUSERS_UNET = re.compile(r"^(?:down_blocks\.\d+|up_blocks\.\d+|mid_block)\.(?:resnets|attentions)\.")
+
+
 def _refuse_other_file_types(sd):
     keys = list(sd)
-    lora = [k for k in keys if k.endswith(("_lora.down.weight", "_lora.up.weight", ".lora_down.weight",
-                                           ".lora_up.weight"))]
+    lora = [k for k in keys if k.endswith(_LORA_DOWN + _LORA_UP)]
     if lora:
-        down = next(sd[k] for k in lora if "down" in k.rsplit(".", 2)[-2])
+        down = next((sd[k] for k in lora if k.endswith(_LORA_DOWN)), None)
+        rank = f" of rank {down.shape[0]}" if down is not None and down.dim() else ""
         what = ("a motion LoRA" if any("motion_modules" in k for k in lora)
                 else "a LoRA (e.g. the v3 domain adapter)")
         raise CheckpointError(
-            f"this file is {what} of rank {down.shape[0]}, not a motion module: put it in the WebUI's "
+            f"this file is {what}{rank}, not a motion module: put it in the WebUI's "
             "Lora folder and use it with <lora:name:weight> next to a motion module")
     if any(k.startswith("controlnet_cond_embedding") for k in keys):
         raise CheckpointError("this file is a SparseCtrl encoder (it has controlnet_cond_embedding keys), "
@@ -47,6 +56,10 @@ def _refuse_other_file_types(sd):
     if any(k.startswith(_SD_CHECKPOINT_PREFIXES) for k in keys):
         raise CheckpointError("this file is a Stable Diffusion checkpoint (it has model.diffusion_model keys), "
                               "not a motion module: put it in models/Stable-diffusion")
+    if any(_DIFFUSERS_UNET.match(k) for k in keys):
+        raise CheckpointError("this file is a whole UNet in diffusers' layout (it has down_blocks.N.resnets or "
+                              ".attentions keys), not a motion module: use the motion adapter's own file, a "
+                              "MotionAdapter's diffusion_pytorch_model.safetensors")
 
 
 def from_hotshot_names(sd: dict) -> dict:
@@ -72,11 +85,14 @@ def is_hotshot_naming(sd) -> bool:
     return any(".temporal_attentions." in k or k.endswith(HOTSHOT_PE_SUFFIX) for k in sd)
 
 
-def detect(sd: dict, hotshot_naming: bool = False) -> Detection:
+def detect(sd: dict, hotshot_naming: bool = False, diffusers_naming: bool = False) -> Detection:
     """Kind of an AnimateDiff-named state dict (see `from_hotshot_names`).
 
     `hotshot_naming` says the keys were converted from HotShot's own naming,
-    which only HotShot-XL uses, whatever its table length.
+    which only HotShot-XL uses, whatever its table length. `diffusers_naming`
+    says they were converted from diffusers' MotionAdapter layout: there a
+    file without position tables is not AnimateLCM (diffusers' files hold
+    them unless a converter dropped them), so a mid block means v2.
     """
     if not sd:
         raise CheckpointError("the file holds no tensors")
@@ -97,7 +113,7 @@ def detect(sd: dict, hotshot_naming: bool = False) -> Detection:
 
     if num_levels == 4:
         if has_mid:
-            name = "v2" if pe_len is not None else "animatelcm"
+            name = "v2" if pe_len is not None or diffusers_naming else "animatelcm"
         elif pe_len == 24:
             name = "v1"
         else:
@@ -127,7 +143,14 @@ def _level_channels(sd, num_levels, kind):
 
 
 def detect_any_naming(sd: dict):
-    """(state dict in AnimateDiff naming, Detection) for a file in either naming."""
+    """(state dict in AnimateDiff naming, Detection) for a file in any naming:
+    AnimateDiff's, HotShot-XL's or diffusers' MotionAdapter layout."""
+    if sd:
+        # Before any renaming, so that a LoRA or a UNet in diffusers' naming is named as such.
+        _refuse_other_file_types(sd)
+    if is_diffusers_layout(sd):
+        sd = from_diffusers_names(sd)
+        return sd, detect(sd, diffusers_naming=True)
     hotshot = is_hotshot_naming(sd)
     if hotshot:
         sd = from_hotshot_names(sd)

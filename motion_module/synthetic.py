@@ -2,8 +2,8 @@
 
 Real weights cannot be shipped or downloaded, so everything that needs a
 motion module generates one here. The state dicts use exactly the official
-key names (AnimateDiff naming, or HotShot's own), so they exercise the same
-loading path as real files.
+key names (AnimateDiff naming, HotShot's own, or diffusers' MotionAdapter
+layout), so they exercise the same loading path as real files.
 """
 
 import torch
@@ -41,7 +41,11 @@ def random_model(kind: str, channels=None, max_frames=None, seed: int = 0, std: 
 
 
 def state_dict_for_file(model: MotionModel, naming: str = "animatediff", include_pe: bool = True) -> dict:
-    """The state dict an official file of this kind holds (with position tables)."""
+    """The state dict an official file of this kind holds (with position tables).
+
+    `naming`: "animatediff" (the official files), "hotshot" (HotShot-XL's own
+    names) or "diffusers" (what diffusers' MotionAdapter saves: one position
+    table per transformer block, `pos_embed.pe`)."""
     sd = dict(model.state_dict())
     if include_pe:
         for name, buf in model.named_buffers():
@@ -49,9 +53,29 @@ def state_dict_for_file(model: MotionModel, naming: str = "animatediff", include
                 sd[name] = buf.clone()
     if naming == "hotshot":
         sd = {_to_hotshot_key(k): v for k, v in sd.items()}
+    elif naming == "diffusers":
+        sd = _to_diffusers(sd)
     elif naming != "animatediff":
-        raise ValueError(f"naming must be 'animatediff' or 'hotshot', got {naming!r}")
+        raise ValueError(f"naming must be 'animatediff', 'hotshot' or 'diffusers', got {naming!r}")
     return sd
+
+
+def _to_diffusers(sd: dict) -> dict:
+    """Written as diffusers does it, not by inverting diffusers_layout: the
+    renames of its conversion script (scripts/convert_animatediff_motion_module_to_diffusers.py),
+    which drops the position tables, then MotionAdapter's own table per
+    transformer block (attention_blocks.0's; both attention blocks hold the same)."""
+    out = {}
+    for key, value in sd.items():
+        if key.endswith(PE_SUFFIX):
+            if ".attention_blocks.0." in key:
+                block = key[: key.index(".attention_blocks.0.")].replace(".temporal_transformer", "")
+                out[f"{block}.pos_embed.pe"] = value
+            continue
+        out[key.replace(".norms.0", ".norm1").replace(".norms.1", ".norm2").replace(".ff_norm", ".norm3")
+            .replace(".attention_blocks.0", ".attn1").replace(".attention_blocks.1", ".attn2")
+            .replace(".temporal_transformer", "")] = value
+    return out
 
 
 def _to_hotshot_key(key: str) -> str:
