@@ -177,7 +177,10 @@ class AnimateDiffParams:
         "Off", Choice(tuple(INTERP_METHODS)), "Frame interpolation",
         "FILM uses the FILM model of the Deforum extension (CUDA only); if it cannot run, a warning is logged "
         "and the frames stay as they are. Linear is a built-in cross-fade between neighbouring frames, with no "
-        "motion estimation. FPS is not changed, so raise it to keep the duration.",
+        "motion estimation. Flow is built in and follows the motion: OpenCV's optical flow both ways, both "
+        "frames warped to the in-between time and blended, each occluded or border area taken from the frame "
+        "that shows it; on the CPU, no model (without OpenCV it is skipped with a warning, like FILM). FPS is "
+        "not changed, so raise it to keep the duration.",
         "radio", aliases=("interp_choice", "frame_interpolation"), elem="interp-choice")
     interp_x: int = param(
         10, Int(2, 100), "Interp X",

@@ -1,4 +1,4 @@
-"""Frame interpolation: Deforum's FILM when available, or a built-in cross-fade.
+"""Frame interpolation: Deforum's FILM when available, optical flow, or a cross-fade.
 
     interpolate(frames, x, method="FILM", deforum_path=None, *,
                 film_model_path=None) -> list[Image]
@@ -20,6 +20,12 @@ Methods.
   "Linear"  built-in: each inserted frame is a cross-fade (alpha blend) of
             its two neighbours.  No motion estimation, so moving edges
             ghost, but it needs nothing beyond Pillow and is deterministic.
+  "Flow"    built-in, motion-compensated: OpenCV's dense optical flow both
+            ways between neighbours, both frames warped to the in-between
+            time and blended with occlusion- and border-aware weights (see
+            flow.py).  Needs cv2 (the WebUI ships OpenCV), no model; on the
+            CPU, deterministic.  Without cv2 a warning names the reason and
+            the frames come back unchanged, as for FILM.
 
 FILM model file: `film_model_path`, else `{webui}/models/Deforum/
 film_net_fp16.pt` derived from `deforum_path` (`{webui}/extensions/<deforum>`).
@@ -73,6 +79,30 @@ def linear_interpolate(frames: Sequence[Image.Image], x: float) -> list[Image.Im
         out.append(a)
         for j in range(1, k + 1):
             out.append(Image.blend(a, b, j / (k + 1)))
+    out.append(frames[-1])
+    return out
+
+
+def flow_interpolate(frames: Sequence[Image.Image], x: float) -> list[Image.Image]:
+    """Optical-flow in-betweens; raises InterpolationUnavailable without cv2."""
+    frames = normalize_frames(frames)
+    k = frames_to_add(len(frames), x)
+    if k == 0:
+        return frames
+    try:
+        import numpy as np
+
+        from . import flow
+    except ImportError as e:
+        raise InterpolationUnavailable(
+            f"OpenCV (cv2) cannot be imported ({e}); install opencv-python-headless") from e
+
+    out: list[Image.Image] = []
+    arrays = [np.asarray(f) for f in frames]
+    for a, b, frame in zip(arrays, arrays[1:], frames):
+        out.append(frame)
+        pair = flow.flow_pair(a, b)  # the flows serve every in-between of the pair
+        out.extend(Image.fromarray(flow.in_between(pair, j / (k + 1))) for j in range(1, k + 1))
     out.append(frames[-1])
     return out
 
@@ -189,10 +219,13 @@ def interpolate(
         return frames
     if method == "Linear":
         return linear_interpolate(frames, x)
+    name = "Flow" if method == "Flow" else "FILM"
     try:
+        if name == "Flow":
+            return flow_interpolate(frames, x)
         return film_interpolate(frames, x, deforum_path, film_model_path)
     except InterpolationUnavailable as e:
-        log.warning("FILM interpolation unavailable: %s; frames are left uninterpolated", e)
+        log.warning("%s interpolation unavailable: %s; frames are left uninterpolated", name, e)
         return frames
 
 
@@ -201,4 +234,5 @@ METHODS = {
     "Off": "frames unchanged",
     "FILM": "Deforum's FILM network (CUDA only)",
     "Linear": "built-in cross-fade between neighbouring frames",
+    "Flow": "built-in motion-compensated in-betweens from OpenCV's optical flow",
 }

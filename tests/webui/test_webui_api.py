@@ -197,6 +197,23 @@ def test_closed_loop_a_appends_reversed_frames(webui, motion_modules):
     assert np.array_equal(frames[FRAMES], frames[FRAMES - 2])
 
 
+def test_flow_interpolation_adds_in_betweens_to_every_format(webui, motion_modules):
+    out = run(webui, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF", "MP4"], fps=8, interp="Flow",
+                                         interp_x=2))
+    images = out["images"]
+    assert len(images) == 2  # GIF + MP4
+    added = round((FRAMES * 2 - FRAMES) / (FRAMES - 1))  # frames_to_add(8, 2), Deforum's formula: 1
+    expected = FRAMES + (FRAMES - 1) * added
+    assert expected == 15
+    frames, durations, _ = gif_frames(decode(images[0]))
+    assert len(frames) == expected and frames[0].shape == (64, 64, 3)
+    assert abs(sum(durations) - expected * 125) <= 10  # FPS unchanged, as with FILM and Linear
+    count, meta = mp4_frame_count(decode(images[1]))
+    assert count == expected and abs(meta["fps"] - 8) < 0.01
+    infotext = json.loads(out["info"])["infotexts"][0]
+    assert "interp: Flow, interp_x: 2" in infotext  # written like FILM's "interp: FILM, interp_x: 10"
+
+
 def test_batch_count_gives_one_video_each(webui, motion_modules):
     out = run(webui, n_iter=2, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
     assert len(out["images"]) == 2
