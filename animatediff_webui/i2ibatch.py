@@ -19,6 +19,7 @@ from ..motion_module.video.source import list_frames, masks_for
 
 from . import inputs
 from .log import logger
+from .view import get_animatediff_arg
 
 INPUT_FIELD = "img2img batch input directory"
 MASK_FIELD = "img2img batch inpaint mask directory"
@@ -75,11 +76,12 @@ def animatediff_i2i_batch(p, input, output_dir, inpaint_mask_dir, args, to_scale
             shutil.rmtree(upload, ignore_errors=True)
 
 
-def prepare(p, video_length):
+def prepare(p, video_length, videos=1):
     """before_process of an img2img-batch run: the first `video_length`
-    images, and per-frame masks through `p.init` when the masks differ."""
-    p.init_images = p.init_images[:video_length]
-    masks = (getattr(p, "animatediff_i2i_masks", None) or [])[:video_length]
+    images, and per-frame masks through `p.init` when the masks differ;
+    with several videos per batch, every video takes the same images."""
+    p.init_images = p.init_images[:video_length] * videos
+    masks = (getattr(p, "animatediff_i2i_masks", None) or [])[:video_length] * videos
     if len(set(masks)) > 1:
         if getattr(p, "inpaint_full_res", False):
             raise ParamError("inpaint_full_res", "img2img batch with a different mask per frame needs Inpaint area "
@@ -129,9 +131,7 @@ def install():
 
     @functools.wraps(original)
     def process_batch(p, *args, **kwargs):
-        from . import cn_compat
-
-        view = cn_compat.get_animatediff_arg(p)
+        view = get_animatediff_arg(p)
         if view is not None and view.enable:
             view.is_i2i_batch = True
             return animatediff_i2i_batch(p, *args, **kwargs)

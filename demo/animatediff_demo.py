@@ -241,6 +241,10 @@ def _validate(args, parser: argparse.ArgumentParser) -> DemoConfig:
 
     kind = mm.get_kind(args.kind)
     formats = _formats(args.formats)
+    # "Frame" asks the WebUI to return the frames in its answer; the demo has no answer to put them in.
+    if any(name.lower() == "frame" for name in formats):
+        parser.error(f"argument --formats: Frame returns frames in a WebUI answer and means nothing here; "
+                     f"allowed: {', '.join(FILE_FORMATS)}")
     check("--latent-size", _check_latent_size, kind, *args.latent_size)
     check("--model-channels", _check_model_channels, args.model_channels)
     params = check("--frames", _params, args, formats)

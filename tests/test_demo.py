@@ -105,6 +105,8 @@ BAD_ARGUMENTS = [
     (["--context", "8", "--overlap", "8"], "--overlap: 'overlap' must be an integer between -1 and 7"),
     (["--formats", "GIF,MOV"], "--formats: 'format' must be a list from"),
     (["--formats", "TXT"], "--formats: 'format' must be a list from"),
+    (["--formats", "GIF,Frame"], "--formats: Frame returns frames in a WebUI answer and means nothing here; "
+                                 "allowed: GIF, MP4, WEBP, WEBM, PNG, TXT"),
     (["--fps", "0"], "--fps: 'fps' must be an integer between 1 and 240"),
     (["--stride", "0"], "--stride: 'stride' must be an integer between 1 and 16"),
     (["--closed-loop", "B"], "--closed-loop: invalid choice"),

@@ -35,3 +35,14 @@ def test_contents_line_links_every_section():
     titles = re.findall(r"(?m)^## (.+)$", text)
     anchors = [re.sub(r"[^a-z0-9 -]", "", t.lower()).replace(" ", "-") for t in titles]
     assert linked == anchors
+
+
+def test_help_is_help_and_unknown_options_are_refused(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        docs.main(["--help"])
+    assert exit_info.value.code == 0 and "--write" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        docs.main(["--wirte"])
+    assert exit_info.value.code == 2 and "unrecognized arguments: --wirte" in capsys.readouterr().err

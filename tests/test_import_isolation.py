@@ -73,3 +73,37 @@ def test_another_extensions_modules_neither_shadow_nor_are_shadowed(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _relative_imports(path, package):
+    """The modules of `package` that one of its files imports (also inside functions)."""
+    here = path.relative_to(ROOT).with_suffix("").parts
+    parent = here[:-1] if here[-1] != "__init__" else here[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        base = parent[:len(parent) - node.level + 1]
+        targets = [".".join(base + tuple(node.module.split(".")))] if node.module else \
+            [".".join(base + (alias.name,)) for alias in node.names]
+        yield from (t for t in targets if t.split(".")[0] == package)
+
+
+def test_no_module_imports_itself_back_through_others():
+    """Small modules with one job and no import circles, in the engine and in the glue."""
+    for package in ("motion_module", "animatediff_webui"):
+        modules = {".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): f
+                   for f in ROOT.joinpath(package).rglob("*.py")}
+        graph = {name: {t for t in _relative_imports(f, package) if t in modules and t != name}
+                 for name, f in modules.items()}
+        cycles = []
+
+        def visit(node, trail):
+            if node in trail:
+                cycles.append(trail[trail.index(node):] + [node])
+                return
+            for target in sorted(graph[node]):
+                visit(target, trail + [node])
+
+        for start in sorted(graph):
+            visit(start, [])
+        assert cycles == [], f"{package}: " + "; ".join(" -> ".join(c) for c in cycles[:5])

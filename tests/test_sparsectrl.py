@@ -11,7 +11,7 @@ import torch
 from motion_module.layers import sinusoidal_position_encoding
 from motion_module.sparsectrl import SparseCtrlMotion
 
-LAYOUT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "mm-layouts", "layouts", "sparsectrl_rgb.json")
+LAYOUT = os.path.join(os.path.dirname(__file__), "fixtures", "mm_layouts", "sparsectrl_rgb.json")
 
 
 def _official_motion_keys():
@@ -20,7 +20,6 @@ def _official_motion_keys():
     return {k: v for k, v in keys.items() if "motion_modules" in k}
 
 
-@pytest.mark.skipif(not os.path.exists(LAYOUT), reason="needs ../shared/mm-layouts")
 def test_the_official_motion_keys_load_strictly_and_nothing_is_missing():
     keys = _official_motion_keys()
     generator = torch.Generator().manual_seed(0)

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path
@@ -97,8 +98,13 @@ def expected() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m motion_module.request.docs",
+                                     description="Print the README's parameter and settings tables, derived from "
+                                                 "the declarations, or write them into README.md.")
+    parser.add_argument("--write", action="store_true", help="update the tables in README.md in place")
+    args = parser.parse_args(argv)
     tables = expected()
-    if "--write" not in argv:
+    if not args.write:
         print("\n\n".join(tables.values()))
         return 0
     text = README.read_text(encoding="utf-8")
