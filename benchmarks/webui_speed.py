@@ -22,7 +22,7 @@ Cases:
            Skipped with a note when --controlnet-model is not given.
   options: 16 frames with each cross-attention optimisation, token merging
            0.3 and 0.5, negative guidance minimum sigma, FP8 weights, and the
-           step cache on top of the default.
+           step cache on top of the default (--options picks some of them).
 """
 
 import argparse
@@ -182,7 +182,8 @@ OPTIONS = (
 
 def option_cases(server, args):
     rows, reference, base_cpu = [], None, None
-    for name, settings, ad in OPTIONS:
+    chosen = OPTIONS if args.options is None else [OPTIONS[0]] + [o for o in OPTIONS[1:] if o[0] in args.options]
+    for name, settings, ad in chosen:
         saved = server.options(**settings)
         try:
             frames, cpu, wall, peak, counts = server.video(body(args, 16, **ad), 16)
@@ -210,6 +211,9 @@ def main(argv=None):
     parser.add_argument("--model", required=True, help="a motion module file name the WebUI lists")
     parser.add_argument("--cases", default="cache,v2v,options")
     parser.add_argument("--controlnet-model", help="for the v2v case: a ControlNet model the WebUI lists")
+    parser.add_argument("--options", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
+                        help="for the options case: only these rows (comma-separated names as printed), after "
+                             "the default it compares them with")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1234)
@@ -218,6 +222,9 @@ def main(argv=None):
     unknown = set(cases) - {"cache", "v2v", "options"}
     if unknown:
         parser.error(f"--cases: unknown {sorted(unknown)}; allowed: cache, v2v, options")
+    names = [name for name, _, _ in OPTIONS]
+    if args.options is not None and (bad := [o for o in args.options if o not in names]):
+        parser.error(f"--options: unknown {bad}; allowed: {', '.join(names)}")
     server = Server(args.url, args.pid)
     print(f"WebUI {args.url} (pid {args.pid}), {args.size}x{args.size}, {args.steps} steps Euler, seed {args.seed}, "
           f"model {args.model}; peak RSS reset per request: {reset_peak(args.pid)}", flush=True)

@@ -22,6 +22,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     ("step_cache.py", ["--depth", "11"], "argument --depth: each must be between 0 and 10 for the SD1.5 UNet"),
     ("webui_speed.py", ["--pid", "1", "--model", "m", "--cases", "cache,fp8"],
      "--cases: unknown ['fp8']; allowed: cache, v2v, options"),
+    ("webui_speed.py", ["--pid", "1", "--model", "m", "--options", "FP8 weights,fp16"],
+     "--options: unknown ['fp16']; allowed: sdp (default), sdp-no-mem"),
 ])
 def test_bad_options_exit_2_naming_the_option(script, args, message):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
