@@ -23,7 +23,7 @@ from ..motion_module.request.settings import SETTINGS
 
 from modules import shared
 
-from . import asgi, inputs, models, motion_lora, stepcache, travel, xyz
+from . import asgi, inputs, models, motion_lora, player, stepcache, travel, xyz
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -224,3 +224,4 @@ def register(_demo, app):
     app.add_api_route("/animatediff/v1/xyz", lambda: {"txt2img": xyz.axis_indexes(False),
                                                       "img2img": xyz.axis_indexes(True)}, methods=["GET"])
     app.add_api_route("/animatediff/v1/params", list_params, methods=["GET"])
+    app.add_api_route("/animatediff/v1/videos", player.videos, methods=["GET"])  # the UI's player

@@ -8,7 +8,7 @@ from modules import shared
 from ..motion_module.video import VideoOptions, add_reverse, interpolate, save_video
 from ..motion_module.video.failures import output_error
 
-from . import settings, xyz
+from . import player, settings, xyz
 from .log import logger
 
 GALLERY_FORMATS = ("GIF", "WEBP")  # formats the gallery can animate
@@ -21,11 +21,13 @@ def _video_options(run, infotext):
 
 def _frames_of_videos(res, run, n_iter):
     """One (frames, k) per generated video, and the images after them: at most
-    one video per batch; ControlNet appends its detected maps to the images,
-    and those are never a video."""
+    videos-per-batch videos per batch, video k in rows k * video_length on
+    (video-major across batches too, as the WebUI lists its images and seeds);
+    ControlNet appends its detected maps to the images, and those are never a
+    video."""
     frames = res.images[res.index_of_first_image:]
     length = run.resolved.video_length
-    count = min(len(frames) // length, max(int(n_iter or 1), 1))
+    count = min(len(frames) // length, max(int(n_iter or 1), 1) * run.resolved.videos)
     return [(frames[k * length:(k + 1) * length], k) for k in range(count)], frames[count * length:]
 
 
@@ -57,7 +59,7 @@ def write(p, res, run):
     written = []
     for frames, k in videos_frames:
         infotext = res.infotexts[first + k * run.resolved.video_length] if res.infotexts else res.info
-        if k in run.incomplete and not shared.opts.save_incomplete_images:
+        if k // run.resolved.videos in run.incomplete and not shared.opts.save_incomplete_images:
             logger.info("video %d was interrupted or skipped: its frames are returned, no file is written "
                         "(Settings > Saving images > Save incomplete images)", k + 1)
             kept = frames[:1] if grid_cell else frames
@@ -86,6 +88,7 @@ def write(p, res, run):
             gallery = [str(saved.paths[f]) for f in GALLERY_FORMATS if f in saved.paths]
             shown += gallery or frames
             infotexts += [infotext] * len(gallery or frames)
+    player.record(p, written)  # the result panel's player (UI generations only)
     res.images = shown + extra + others
     res.infotexts = infotexts + extra_infotexts + [res.info] * len(others)
     res.index_of_first_image = 0

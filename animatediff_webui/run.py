@@ -24,9 +24,9 @@ from modules import images as webui_images
 from modules.processing import approximation_indexes, images_tensor_to_samples
 
 from .. import motion_module as mm
-from ..motion_module.context.freenoise import reschedule
+from ..motion_module.context.freenoise import reschedule_videos
 from ..motion_module.freeinit import FreeInitOptions, sample_iterations
-from ..motion_module.init_latent import blend, blend_weights
+from ..motion_module.init_latent import batch_blend_weights, blend
 from ..motion_module.lora import apply_motion_loras, check_compatible, describe_skipped
 from ..motion_module.prompt_travel import DEFAULT_INTERPOLATION
 from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
@@ -74,7 +74,7 @@ def prepare(p, params: AnimateDiffParams, is_img2img: bool, sources: Sources):
         controlnet.prepare_units(units, sources.frames, sources.masks.folder if sources.masks else None,
                                  resolved.video_length)
         if i2ibatch.is_batch(p):
-            i2ibatch.prepare(p, resolved.video_length)
+            i2ibatch.prepare(p, resolved.video_length, resolved.videos)
     except BaseException:
         sources.remove()
         raise
@@ -287,17 +287,17 @@ def finish(p):
 
 def reschedule_noise(p, run: Run):
     """FreeNoise: this batch's starting noise, windows past the first reusing
-    the first context's noise shuffled (motion_module.context.freenoise)."""
+    the first context's noise shuffled (motion_module.context.freenoise).
+    Each video of the batch is shuffled with its own first frame's seed, as
+    it would be in a batch of its own."""
     r = run.resolved
     if not run.params.freenoise or r.video_length <= r.context_length:
         return
     draw = p.rng.next
 
     def next_noise():
-        noise = draw()
-        videos = noise.shape[0] // r.video_length
-        return torch.cat([reschedule(noise[k * r.video_length:(k + 1) * r.video_length], r.context_length,
-                                     r.overlap, p.seeds[k * r.video_length]) for k in range(videos)])
+        # Each video with its first frame's seed.
+        return reschedule_videos(draw(), r.video_length, r.context_length, r.overlap, p.seeds[::r.video_length])
 
     p.rng.next = next_noise
 
@@ -310,11 +310,11 @@ def blend_init_latent(p, run: Run):
     if run.base_latent is None:
         run.base_latent = p.init_latent
     latent = run.base_latent
-    frames = latent.shape[0]
+    rows = latent.shape[0]  # videos per batch x frames
     has_last = params.last_frame is not None
-    alpha, beta = blend_weights(frames, params.latent_power, params.latent_scale,
-                                params.latent_power_last if has_last else None, params.latent_scale_last)
-    noise = torch.stack([rng.randn(seed, latent.shape[1:]) for seed in p.seeds[:frames]]).to(latent)
+    alpha, beta = batch_blend_weights(rows, run.resolved.video_length, params.latent_power, params.latent_scale,
+                                      params.latent_power_last if has_last else None, params.latent_scale_last)
+    noise = torch.stack([rng.randn(seed, latent.shape[1:]) for seed in p.seeds[:rows]]).to(latent)
     last = _encode_last_frame(p, params.last_frame) if has_last else None
     p.init_latent = blend(latent, noise, alpha, beta, last)
 

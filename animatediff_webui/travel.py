@@ -73,15 +73,16 @@ def _with_all_tags(prompts):
 
 
 def apply(p, run):
-    """process(): each frame gets its keyframe's styled prompt (after the WebUI
-    set up its prompts, before it encodes them)."""
+    """process(): each frame of every video gets its keyframe's styled prompt
+    (after the WebUI set up its prompts, before it encodes them): the WebUI
+    takes a batch's prompts as rows, videos per batch × frames of them."""
     plan = run.travel
     if plan is None:
         return
     frames = run.resolved.video_length
     per_frame = _with_all_tags([_styled(p, text) for text in plan.travel.frame_prompts(frames)])
     plan.original_prompts = list(p.all_prompts)
-    p.all_prompts = per_frame * p.n_iter
+    p.all_prompts = per_frame * (run.resolved.videos * p.n_iter)
     if getattr(p, "enable_hr", False) and getattr(p, "all_hr_prompts", None):
         plan.original_hr_prompts = list(p.all_hr_prompts)
         if all(hr == full for hr, full in zip(p.all_hr_prompts, plan.original_prompts)):

@@ -25,7 +25,7 @@ REFRESH = "\U0001f504"
 LAYOUT = (
     ("model",),
     ("enable", "format"),
-    ("video_length", "fps", "loop_number"),
+    ("video_length", "videos_per_batch", "fps", "loop_number"),
     ("closed_loop", "batch_size", "stride", "overlap"),
     ("interp", "interp_x"),
     ("freenoise", "prompt_interp", "motion_scale"),

@@ -29,6 +29,17 @@ def blend_weights(frames: int, power: float, scale: float, power_last: float | N
     return alpha, beta
 
 
+def batch_blend_weights(rows: int, frames: int, power: float, scale: float, power_last: float | None = None,
+                        scale_last: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(alpha, beta) of shape [rows] for a video-major batch of `frames`-frame
+    videos: every video fades from the init image in the same way. Rows that
+    are not whole videos fade over all the rows, as one video."""
+    if rows % frames:
+        frames = rows
+    alpha, beta = blend_weights(frames, power, scale, power_last, scale_last)
+    return alpha.repeat(rows // frames), beta.repeat(rows // frames)
+
+
 def blend(latent: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
           last: torch.Tensor | None = None) -> torch.Tensor:
     """latent·alpha + last·beta + noise·(1 − alpha − beta), per frame (rows of dim 0)."""

@@ -20,6 +20,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
     ("weight_memory.py", ["--kind", "v4"], "argument --kind: invalid choice: 'v4'"),
     ("step_cache.py", ["--intervals", "0"], "argument --intervals: each must be at least 1, got 0"),
     ("step_cache.py", ["--depth", "11"], "argument --depth: each must be between 0 and 10 for the SD1.5 UNet"),
+    ("videos_per_batch.py", ["--videos", "9"], "argument --videos: 'videos_per_batch' must be an integer between 1 "
+                                                "and 8, got 9"),
+    ("videos_per_batch.py", ["--frames", "40", "--context", "30", "--kind", "v1"],
+     "argument --context: 'batch_size' (context batch size) must be at most 24 for the v1 motion module"),
+    ("videos_per_batch.py", ["--latent", "12"], "argument --latent: the SD1.5 UNet needs a positive multiple of 8"),
     ("webui_speed.py", ["--pid", "1", "--model", "m", "--cases", "cache,fp8"],
      "--cases: unknown ['fp8']; allowed: cache, v2v, options"),
     ("webui_speed.py", ["--pid", "1", "--model", "m", "--options", "FP8 weights,fp16"],

@@ -275,9 +275,9 @@ def test_paste_field_names():
         "model", "enable", "video_length", "fps", "loop_number", "closed_loop",
         "batch_size", "stride", "overlap", "interp", "interp_x", "prompt_interp", "freenoise", "motion_scale",
         "freeinit_enable", "freeinit_filter", "freeinit_ds", "freeinit_dt", "freeinit_iters", "freeinit_fast",
-        "deepcache_interval", "deepcache_depth", "deepcache_early",
+        "deepcache_interval", "deepcache_depth", "deepcache_early", "videos_per_batch",
     )
-    assert paste_field_names(True)[-16:-12] == (
+    assert paste_field_names(True)[-17:-13] == (
         "latent_power", "latent_scale", "latent_power_last", "latent_scale_last",
     )
     for name in ("format", "request_id", "video_source", "video_path", "last_frame"):
@@ -305,3 +305,15 @@ def test_motion_scale_is_written_when_not_one_and_pasted(scale):
     assert f"motion_scale: {scale!r}" in text
     assert paste_fields(text, False)["motion_scale"] == scale
     assert "motion_scale" not in write(enabled(motion_scale=1.0))
+
+
+def test_videos_per_batch_is_written_when_not_one_and_pasted():
+    text = write(enabled(videos_per_batch=3))
+    assert "videos_per_batch: 3" in text
+    assert paste_fields(text, False)["videos_per_batch"] == 3
+    assert paste_fields(text, True)["videos_per_batch"] == 3
+    plain = write(enabled())
+    assert "videos_per_batch" not in plain and "videos_per_batch" not in paste_fields(plain, False)
+    # Pasted values are range-checked when used, as every field.
+    with pytest.raises(ParamError, match="'videos_per_batch'"):
+        AnimateDiffParams(**paste_fields("enable: True, videos_per_batch: 99", False))

@@ -70,7 +70,7 @@ def test_defaults():
         "latent_scale_last": 32.0, "request_id": "", "prompt_interp": "", "freenoise": False,
         "motion_scale": 1.0, "freeinit_enable": False, "freeinit_filter": "butterworth", "freeinit_ds": 0.25,
         "freeinit_dt": 0.25, "freeinit_iters": 3, "freeinit_fast": False, "mask_path": "",
-        "deepcache_interval": 1, "deepcache_depth": 0, "deepcache_early": 0.0,
+        "deepcache_interval": 1, "deepcache_depth": 0, "deepcache_early": 0.0, "videos_per_batch": 1,
     }
     assert p.last_frame is None
 
@@ -479,6 +479,44 @@ def test_resolve_is_strict_even_when_disabled():
     p.fps = 0
     with pytest.raises(ParamError):
         p.resolve()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "2.5", 9, 99, True, "two"])
+def test_videos_per_batch_refuses_bad_values_naming_the_field(bad):
+    with pytest.raises(ParamError) as info:
+        enabled(videos_per_batch=bad)
+    assert info.value.field == "videos_per_batch"
+    assert str(info.value).startswith("AnimateDiff: 'videos_per_batch' must be an integer between 1 and 8, got ")
+    with pytest.raises(ParamError) as info:
+        from_dict({"enable": True, "videos_per_batch": bad})
+    assert info.value.field == "videos_per_batch"
+
+
+def test_videos_per_batch_disabled_never_blocks():
+    AnimateDiffParams(enable=False, videos_per_batch=99)  # ranges are checked only when enabled
+    assert AnimateDiffParams(enable=False, videos_per_batch="two").videos_per_batch == 1
+
+
+@pytest.mark.parametrize("videos", [1, 2, "3", 8.0])
+def test_resolve_videos_per_batch(videos):
+    r = enabled(video_length=12, batch_size=8, videos_per_batch=videos).resolve()
+    assert r.videos == int(videos)
+    # The WebUI batch holds every video's frames; the motion module's limits stay per video.
+    assert (r.video_length, r.context_length, r.webui_batch_size) == (12, 8, 12 * int(videos))
+    assert r.overlap == 2 and r.stride == 1
+    assert enabled(videos_per_batch=videos).resolve(source_frames=5).webui_batch_size == 5 * int(videos)
+
+
+def test_videos_per_batch_frame_limit_is_per_video():
+    from motion_module.request.params import check_context_fits
+
+    # 8 videos x 24 frames: a WebUI batch of 192 rows, 24 frames per pass for the module.
+    r = enabled(video_length=24, batch_size=24, videos_per_batch=8).resolve()
+    assert r.webui_batch_size == 192
+    check_context_fits(r, 24, "v1")
+    with pytest.raises(ParamError) as info:
+        check_context_fits(enabled(video_length=25, batch_size=25, videos_per_batch=1).resolve(), 24, "v1")
+    assert info.value.field == "batch_size"
 
 
 def test_resolved_is_frozen():

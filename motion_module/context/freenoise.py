@@ -22,3 +22,10 @@ def reschedule(noise: torch.Tensor, context: int, overlap: int, seed: int) -> to
         source = torch.arange(start - context, start - context + count)
         out[start:start + count] = out[source[torch.randperm(count, generator=generator)]]
     return out
+
+
+def reschedule_videos(noise: torch.Tensor, frames: int, context: int, overlap: int, seeds) -> torch.Tensor:
+    """A video-major batch [videos * frames, ...]: video k rescheduled with
+    ``seeds[k]``, so it gets what it would in a batch of its own."""
+    return torch.cat([reschedule(noise[k * frames:(k + 1) * frames], context, overlap, seeds[k])
+                      for k in range(noise.shape[0] // frames)])

@@ -47,6 +47,8 @@ Warn = Callable[[str], Any]
 FORMAT_CHOICES = (*FILE_FORMATS, "Frame")
 DEFAULT_FORMATS = ("GIF", "PNG")
 VIDEO_LENGTH_MAX = 10000
+# Videos sampled together in one WebUI batch; memory grows with it.
+VIDEOS_PER_BATCH_MAX = 8
 # The motion module's own position-encoding limit is checked against the
 # chosen module; this is only a sanity bound.
 CONTEXT_MAX = 64
@@ -139,8 +141,8 @@ class AnimateDiffParams:
         default_text="setting `animatediff_default_save_formats` (`GIF`, `PNG`)")
     enable: bool = param(
         False, Bool(), "Enable AnimateDiff",
-        "Master switch. While enabled, the WebUI batch size is replaced by the number of frames; Batch count "
-        "gives several videos.", "checkbox", aliases=("enabled",))
+        "Master switch. While enabled, the WebUI batch size is replaced by the number of frames times Videos per "
+        "batch; Batch count gives several batches.", "checkbox", aliases=("enabled",))
     video_length: int = param(
         0, Int(0, VIDEO_LENGTH_MAX), "Number of frames (0 = context batch size or source video)",
         "0 = automatic: the frame count of the video source/path when one is given, otherwise the context "
@@ -282,6 +284,14 @@ class AnimateDiffParams:
         DEFAULT_CACHE_EARLY, Float(0.0, 1.0), "Step cache full early steps",
         "Share of the first sampling steps that always run in full, where the layout of the picture is decided.",
         "slider", step=0.05, infotext="when_set")
+    videos_per_batch: int = param(
+        1, Int(1, VIDEOS_PER_BATCH_MAX), "Videos per batch",
+        "Videos sampled together in one WebUI batch (its batch size becomes frames × this), each written, shown "
+        "and returned as a video of its own. Each is the video Batch count would give in its place: the j-th "
+        "video of the request starts at seed + j × frames, with the same prompt travel, context windows and "
+        "init image. Costs the same time as Batch count on a CPU; can be faster on a GPU that one video leaves "
+        "partly idle. Memory grows with it. Written to the infotext when it is not 1.", "slider", step=1,
+        infotext="when_set")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -398,8 +408,11 @@ class ResolvedParams:
       0 when the clip is one window (no windows overlap).
     * stride: the dilation levels that run (the stride capped at what the
       clip needs; 1 for one window).
-    * webui_batch_size: the WebUI batch size to use. Exactly video_length:
-      padding up to batch_size was the reference's bug #213.
+    * videos: videos per WebUI batch (videos_per_batch).
+    * webui_batch_size: the WebUI batch size to use. Exactly video_length x
+      videos (video-major: frame i of video k is row k * video_length + i);
+      padding up to batch_size was the reference's bug #213. The motion
+      module's frame limit is per video: it never sees two videos at once.
     * ping_pong: closed_loop 'A' on a single-window clip appends the reversed
       frames at output time.
     """
@@ -413,6 +426,7 @@ class ResolvedParams:
     ping_pong: bool
     wants_frames: bool
     file_formats: tuple[str, ...]
+    videos: int = 1
 
     @classmethod
     def from_params(cls, params: AnimateDiffParams, source_frames: int | None = None) -> ResolvedParams:
@@ -425,10 +439,11 @@ class ResolvedParams:
             overlap=resolve_overlap(params.overlap, context_length) if windowed else 0,
             stride=stride_levels(video_length, context_length, params.stride),
             closed_loop=params.closed_loop,
-            webui_batch_size=video_length,
+            webui_batch_size=video_length * params.videos_per_batch,
             ping_pong=params.closed_loop == "A" and video_length <= params.batch_size,
             wants_frames="Frame" in params.format,
             file_formats=tuple(name for name in params.format if name != "Frame"),
+            videos=params.videos_per_batch,
         )
 
 

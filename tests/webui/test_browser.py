@@ -125,3 +125,132 @@ def test_travel_preview_shows_how_the_prompt_was_read(browser, shots):
     _wait(browser, lambda d: "keyframe 20" in preview.text and "line 4" in preview.text)
     preview.screenshot(os.path.join(shots, "travel-preview-error.png"))
     _type_prompt(browser, box, "")
+
+
+# --- The result panel plays the videos (animatediff_webui/player.py, javascript/animatediff_player.js) ---
+
+FRAMES, FPS = 16, 8
+
+
+def _set_value(driver, css, value):
+    """A number or text input set as typing does (gradio binds on input events)."""
+    from selenium.webdriver.common.by import By
+
+    elem = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, css))
+    driver.execute_script("arguments[0].value = arguments[1];"
+                          "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));"
+                          "arguments[0].dispatchEvent(new Event('change', {bubbles: true}));", elem, str(value))
+
+
+def _check(driver, css, on):
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.CSS_SELECTOR, css)
+    if box.is_selected() != on:
+        driver.execute_script("arguments[0].click();", box)
+    _wait(driver, lambda d: box.is_selected() == on)
+
+
+def _formats(driver, elem_id, wanted):
+    """A gradio 3 checkbox group: its labels carry the choice and a "selected" class."""
+    from selenium.webdriver.common.by import By
+
+    for label in driver.find_elements(By.CSS_SELECTOR, f"#{elem_id} label"):
+        on = label.text.strip() in wanted
+        if ("selected" in label.get_attribute("class").split()) != on:
+            driver.execute_script("arguments[0].click();", label.find_element(By.TAG_NAME, "input"))
+            _wait(driver, lambda d, b=label, o=on: ("selected" in b.get_attribute("class").split()) == o)
+
+
+def _choose(driver, elem_id, value):
+    """A gradio 3 dropdown: open it (which also lists the motion modules again) and pick `value`."""
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
+    box.click()
+    option = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#{elem_id} li[data-value="{value}"]'))
+    option.click()
+    _wait(driver, lambda d: box.get_attribute("value") == value)
+
+
+def _set_up_generation(driver, tab, model, batch_count=1):
+    from selenium.webdriver.common.by import By
+
+    _open_accordion(driver, tab)
+    ad = f"animatediff-{tab}"
+    _check(driver, f"#{ad}-enable input[type=checkbox]", True)
+    _choose(driver, f"{ad}-motion-module", model)
+    _formats(driver, f"{ad}-save-format", {"GIF", "MP4"})
+    _set_value(driver, f"#{ad}-video-length input[type=number]", FRAMES)
+    _set_value(driver, f"#{ad}-fps input[type=number]", FPS)
+    _type_prompt(driver, driver.find_element(By.CSS_SELECTOR, f"#{tab}_prompt textarea"), "a cat")
+    _type_prompt(driver, driver.find_element(By.CSS_SELECTOR, f"#{tab}_neg_prompt textarea"), "a dog")
+    for name, value in (("width", 64), ("height", 64), ("steps", 2), ("batch_count", batch_count)):
+        _set_value(driver, f"#{tab}_{name} input[type=number]", value)
+
+
+def _generate(driver, tab, timeout=900):
+    """Click Generate and wait for this generation's players (the previous ones go when it starts)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    old = driver.find_elements(By.ID, f"animatediff-{tab}-player")
+    driver.find_element(By.ID, f"{tab}_generate").click()
+    if old:
+        _wait(driver, expected_conditions.staleness_of(old[0]), timeout=60)
+    return _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#animatediff-{tab}-player video"),
+                 timeout=timeout)
+
+
+def _check_players(driver, tab, videos, count):
+    """Each plays a FRAMES/FPS-second clip, loops muted with controls; the downloads answer 200; the
+    gallery and the infotext are there as before."""
+    import requests
+    from selenium.webdriver.common.by import By
+
+    assert len(videos) == count
+    for video in videos:
+        _wait(driver, lambda d, v=video: d.execute_script("return arguments[0].readyState", v) >= 1, timeout=60)
+        assert driver.execute_script("return [arguments[0].loop, arguments[0].muted, arguments[0].controls]",
+                                     video) == [True, True, True]
+        assert driver.execute_script("return arguments[0].duration", video) == pytest.approx(FRAMES / FPS, abs=0.2)
+        start = driver.execute_script("arguments[0].play(); return arguments[0].currentTime;", video)
+        _wait(driver, lambda d, v=video, t=start: d.execute_script("return arguments[0].currentTime", v) != t, timeout=20)
+    links = driver.find_elements(By.CSS_SELECTOR, f"#animatediff-{tab}-player a")
+    assert sorted(link.text for link in links) == sorted(["MP4", "GIF"] * count)
+    for link in links:
+        href = link.get_attribute("href")
+        assert href.startswith(URL + "/file="), href
+        assert requests.get(href, timeout=60).status_code == 200, href
+    images = driver.find_elements(By.CSS_SELECTOR, f"#{tab}_gallery img")
+    assert images and all(driver.execute_script("return arguments[0].naturalWidth", i) > 0 for i in images)
+    info = driver.find_element(By.ID, f"html_info_{tab}").text
+    assert "Steps: 2" in info and "AnimateDiff" in info
+
+
+def test_txt2img_plays_the_mp4_under_the_gallery(browser, shots, motion_modules):
+    _set_up_generation(browser, "txt2img", motion_modules["v2"])
+    videos = _generate(browser, "txt2img")
+    _check_players(browser, "txt2img", videos, 1)
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "animatediff-txt2img-player").screenshot(os.path.join(shots, "player-txt2img.png"))
+
+
+def test_batch_count_2_gives_two_players(browser, motion_modules):
+    _set_up_generation(browser, "txt2img", motion_modules["v2"], batch_count=2)
+    videos = _generate(browser, "txt2img")
+    _check_players(browser, "txt2img", videos, 2)
+
+
+def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules):
+    from selenium.webdriver.common.by import By
+
+    _show_tab(browser, "txt2img")
+    browser.find_element(By.ID, "txt2img_send_to_img2img").click()  # the gallery's GIF, as before
+    _wait(browser, lambda d: d.find_element(By.ID, "tab_img2img").is_displayed())
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#img2img_image img"))
+    _set_up_generation(browser, "img2img", motion_modules["v2"])
+    videos = _generate(browser, "img2img")
+    _check_players(browser, "img2img", videos, 1)
+    browser.find_element(By.ID, "animatediff-img2img-player").screenshot(os.path.join(shots, "player-img2img.png"))

@@ -53,7 +53,8 @@ def _cheap(args):
     if not params.enable:
         return args
     return {**args, "video_length": min(params.video_length or 4, 4), "batch_size": min(params.batch_size, 4),
-            "overlap": -1, "freeinit_iters": 1, "interp": "Off", "format": ["GIF"]}
+            "overlap": -1, "freeinit_iters": 1, "interp": "Off", "format": ["GIF"],
+            "videos_per_batch": min(params.videos_per_batch, 2)}
 
 
 @pytest.fixture(scope="module")
