@@ -17,7 +17,7 @@ from ..motion_module.sparsectrl import SparseCtrlMotion
 
 from . import i2ibatch
 from .log import logger
-from .view import get_animatediff_arg, set_video_length  # noqa: F401 (set_video_length: run.py's)
+from .view import get_animatediff_arg
 
 _active = {"state": None}  # the RunState of the injection sampling now (SparseCtrl's frame count)
 

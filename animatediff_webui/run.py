@@ -33,7 +33,7 @@ from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
 
-from . import cn_compat, controlnet, guard, i2ibatch, models, motion_lora, settings, stepcache
+from . import cn_compat, controlnet, guard, i2ibatch, models, motion_lora, settings, stepcache, view
 from .inputs import Sources, source_count
 from .log import logger
 
@@ -78,7 +78,7 @@ def prepare(p, params: AnimateDiffParams, is_img2img: bool, sources: Sources):
     except BaseException:
         sources.remove()
         raise
-    cn_compat.set_video_length(p, resolved.video_length)
+    view.set_video_length(p, resolved.video_length)
     if sources.frames is not None and not any(controlnet.own_folder(u) == sources.frames.folder for u in units):
         logger.info("the video source sets the frame count (%d) but controls nothing: %s", resolved.video_length,
                     "enable a ControlNet unit without its own input" if controlnet.installed()
