@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
             "How overlapping context windows are combined (pyramid: weighted to window centres; flat: plain "
             "average; last: the reference extension's overwrite)",
             "How overlapping context windows are combined: " + ", ".join(f"`{name}`" for name in FUSES)
-            + " (see below). New in this extension.", "radio"),
+            + " ([Long videos](usage.md#long-videos-context-windows)). New in this extension.", "radio"),
     Setting("animatediff_allowed_roots", "", Text(),
             "Folders that Video source, Video path and Mask path may read from (separate with ; or new lines; "
             "empty: any folder on the server)",

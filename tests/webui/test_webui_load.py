@@ -1,6 +1,6 @@
 """Load: many generations in a row and two clients at once, against a real
 WebUI (skipped unless SD_WEBUI_URL is set). The figures go into the run's summary
-(tests/conftest.py) for the README.
+(tests/conftest.py) for docs/hardening.md.
 
 - 50 consecutive API generations with mixed parameters: every video comes
   back decodable with its frames; the WebUI process's resident memory after

@@ -1,7 +1,7 @@
 """AnimateDiff-SDXL and HotShot-XL inside the WebUI (skipped unless SD_WEBUI_URL
 is set and the WebUI has an SDXL checkpoint named SD_WEBUI_SDXL_CKPT, default
 rand_sdxl_small: a random-weight SDXL with the real level layout; see
-README, Development)."""
+docs/testing.md, WebUI tests)."""
 
 import base64
 import io

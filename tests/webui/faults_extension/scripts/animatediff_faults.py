@@ -2,7 +2,7 @@
 
 tests/webui/test_webui_faults.py arms one fault at a time over HTTP; it fires
 once, at its place, on the given call. Link this folder into a *test*
-WebUI's extensions folder (see README, "Tests against a real WebUI"); it
+WebUI's extensions folder (see docs/hardening.md, "Running them"); it
 has no business in a real one.
 
 Places:
