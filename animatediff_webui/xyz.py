@@ -15,6 +15,7 @@ import dataclasses
 from modules import scripts
 
 from ..motion_module.request.axes import AXES, LABEL_PREFIX, axis, parse_values
+from ..motion_module.request.params import check_cache_depth_value
 from . import models
 from .log import logger
 
@@ -38,7 +39,11 @@ def _apply(name):
 
 def _confirm(name):
     def confirm(p, values):
-        parse_values(name, values)  # ParamError naming the parameter: the grid does not start
+        parsed = parse_values(name, values)  # ParamError naming the parameter: the grid does not start
+        if name == "deepcache_depth":  # its bound depends on the checkpoint, known now
+            is_sdxl = bool(getattr(getattr(p, "sd_model", None), "is_sdxl", False))
+            for depth in parsed:
+                check_cache_depth_value(depth, is_sdxl)
     return confirm
 
 

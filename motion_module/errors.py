@@ -28,3 +28,6 @@ class ParamError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"AnimateDiff: {message}")
         self.field = field
+        # Where the WebUI's API error handler looks for the answer's status and detail.
+        self.status_code = 422
+        self.detail = str(self)

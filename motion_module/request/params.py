@@ -480,10 +480,15 @@ CACHE_MAX_DEPTH = {False: 10, True: 7}
 
 def check_cache_depth(params: AnimateDiffParams, is_sdxl: bool) -> None:
     """The step-cache depth must leave at least one deep input block."""
+    if params.deepcache_interval > 1:
+        check_cache_depth_value(params.deepcache_depth, is_sdxl)
+
+
+def check_cache_depth_value(depth: int, is_sdxl: bool) -> None:
     high = CACHE_MAX_DEPTH[bool(is_sdxl)]
-    if params.deepcache_interval > 1 and params.deepcache_depth > high:
+    if depth > high:
         raise ParamError("deepcache_depth", f"'deepcache_depth' must be an integer between 0 and {high} for an "
-                                            f"{'SDXL' if is_sdxl else 'SD1.5'} checkpoint, got {params.deepcache_depth}")
+                                            f"{'SDXL' if is_sdxl else 'SD1.5'} checkpoint, got {depth}")
 
 
 def resolve_overlap(overlap: int, context_length: int) -> int:

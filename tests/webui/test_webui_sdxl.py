@@ -86,9 +86,9 @@ def test_v3_adapter_on_sdxl_is_left_out(webui, sdxl, loras):
 
 def test_step_cache_on_sdxl_and_its_depth_limit(webui, sdxl):
     """SDXL has 9 input blocks, so the deepest cache depth is 7. Over the API
-    a deeper one is refused before anything runs; through the X/Y/Z plot,
-    whose values are applied inside the generation, the run refuses it
-    (animatediff_webui/guard.py keeps the 422 and the field's name)."""
+    a deeper one is refused before anything runs; as an X/Y/Z plot value,
+    before the grid starts (the plot would turn a cell's error into an empty
+    cell), with the same 422 and message."""
     _, names = sdxl
 
     def body(**ad):
@@ -109,4 +109,4 @@ def test_step_cache_on_sdxl_and_its_depth_limit(webui, sdxl):
                                               "script_args": [depth_axis, "8", [], 0, "", [], 0, "", [], True, False,
                                                               False, False, False, False, False, 0, True]})
     assert r.status_code == 422, r.text[:500]
-    assert "deepcache_depth" in r.json()["errors"] and "images" not in r.json()
+    assert "between 0 and 7 for an SDXL checkpoint, got 8" in r.json()["errors"] and "images" not in r.json()
