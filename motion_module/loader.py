@@ -10,6 +10,12 @@ from .errors import CheckpointError
 from .layers import PositionalEncoding, sinusoidal_position_encoding
 from .model import MotionModel
 
+# torch's own method, as it was when we were imported. The WebUI swaps
+# Module.load_state_dict for a wrapper without `assign` while it loads a
+# checkpoint, and two overlapping loads (a switch during its start-up load)
+# can leave that wrapper in place for good.
+_LOAD_STATE_DICT = torch.nn.Module.load_state_dict
+
 
 def _expected_layout(model: MotionModel) -> dict:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -76,7 +82,7 @@ def load(source, device="cpu", dtype=None, fp8=False) -> MotionModel:
     with torch.device("meta"):
         model = MotionModel(det.kind, det.max_frames, det.channels)
     _check_layout(weights, _expected_layout(model), det.kind.name)
-    model.load_state_dict(weights, strict=True, assign=True)
+    _LOAD_STATE_DICT(model, weights, strict=True, assign=True)
     _fill_position_tables(model, file_tables, det.kind.name)
 
     model.to(device=device, dtype=dtype or torch.float32)

@@ -269,3 +269,17 @@ def test_tensor_names_read_names_only_and_never_run_a_pickle(tmp_path):
     with pytest.raises(mm.CheckpointError):
         tensor_names(tmp_path / "cut.safetensors")
     assert not marker.exists()
+
+
+def test_loading_does_not_depend_on_a_patched_load_state_dict(monkeypatch):
+    """The WebUI's LoadStateDictOnMeta replaces Module.load_state_dict with a
+    wrapper that has no `assign`; overlapping checkpoint loads can leave it
+    in place. Our loader keeps torch's own method."""
+    state = state_dict_for_file(random_model("v2", channels=channels_for("v2")))
+
+    def webui_wrapper(self, state_dict, strict=True):
+        raise AssertionError("the WebUI's wrapper was called")
+
+    monkeypatch.setattr(torch.nn.Module, "load_state_dict", webui_wrapper)
+    model = mm.load(state)
+    assert model.kind == "v2"
