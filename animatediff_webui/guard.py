@@ -87,11 +87,9 @@ def fail(p, error: BaseException) -> None:
     if state is None:
         state = {"error": error, "raised": False}
         setattr(p, FAILURE, state)
-    error = state["error"]
 
     def raise_it(*args, **kwargs):
-        state["raised"] = True
-        raise error
+        raise_failure(p)
 
     # Frames of a failed video are not saved, not even the ones already decoded.
     p.do_not_save_samples = True
