@@ -11,7 +11,9 @@ hypothesis's own ``--hypothesis-seed`` wins over the variable. With a seed set,
 hypothesis keeps no example database, so an earlier failure does not change the
 next run's inputs either; a failure reproduces with the same seed. Nor do the
 other tests of the run: hypothesis's pool of literals taken from loaded modules
-is kept empty (``_fixed_constant_pool``). The pytest
+is kept empty (``_fixed_constant_pool``). Nor does the machine: hypothesis
+loads its "ci" profile (derandomize, which ignores the seed) wherever a CI
+variable is set, so the suite loads its own profile (``_seeded_profile``). The pytest
 header names the seed in use. Tests that set ``derandomize=True`` themselves
 (tests/webui/test_webui_fuzz.py) keep their own fixed seed.
 """
@@ -55,12 +57,25 @@ def _fixed_constant_pool():
         providers._get_local_constants = lambda: empty
 
 
+def _seeded_profile():
+    """Where a CI variable is set (CI, GITHUB_ACTIONS, ...) hypothesis loads its "ci" profile, whose
+    derandomize draws from each test's name and ignores the seed: the counts in CI differed from every
+    other machine's. One profile everywhere: the seed decides, no example database, no deadline (slow
+    machines time differently, and a deadline only turns that into failures)."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("animatediff", derandomize=False, database=None, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("animatediff")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     # Runs before hypothesis's own pytest_configure, which turns this option
     # into its global seed (the same as passing --hypothesis-seed).
     if getattr(config.option, "hypothesis_seed", None) is None:
         config.option.hypothesis_seed = str(property_seed())
+    _seeded_profile()
     _fixed_constant_pool()
 
 

@@ -57,13 +57,13 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def _run_probe(tmp_path, name, seed=None, extra=()):
+def _run_probe(tmp_path, name, seed=None, extra=(), environment=None):
     """Run a one-test file through pytest with this suite's conftest, in a fresh process; its draws."""
     test_file = tmp_path / "test_probe.py"
     test_file.write_text(PROBE)
     out = tmp_path / f"{name}.txt"
     env = {k: v for k, v in os.environ.items() if k != TEST_SEED_VARIABLE}
-    env.update(PROBE_OUT=str(out), PYTHONPATH=os.path.dirname(__file__))
+    env.update(PROBE_OUT=str(out), PYTHONPATH=os.path.dirname(__file__), **(environment or {}))
     if seed is not None:
         env[TEST_SEED_VARIABLE] = str(seed)
     result = subprocess.run(
@@ -79,3 +79,9 @@ def test_runs_repeat_by_default_and_the_variable_or_option_changes_them(tmp_path
     other = _run_probe(tmp_path, "c", seed=5)
     assert other != first and _run_probe(tmp_path, "d", seed=5) == other
     assert _run_probe(tmp_path, "e", seed=5, extra=["--hypothesis-seed=0"]) == first
+
+
+def test_a_ci_machine_draws_what_any_other_machine_draws(tmp_path):
+    # hypothesis loads its derandomizing "ci" profile where CI is set; the suite's own profile overrides it.
+    assert _run_probe(tmp_path, "local") == _run_probe(tmp_path, "ci", environment={"CI": "true"})
+    assert _run_probe(tmp_path, "ci5", seed=5, environment={"CI": "true"}) == _run_probe(tmp_path, "local5", seed=5)
