@@ -26,7 +26,7 @@ from modules.processing import approximation_indexes, images_tensor_to_samples
 from .. import motion_module as mm
 from ..motion_module.context.freenoise import reschedule_videos
 from ..motion_module.freeinit import FreeInitOptions, sample_iterations
-from ..motion_module.init_latent import batch_blend_weights, blend
+from ..motion_module.init_latent import batch_blend_weights, blend, first_video_rows
 from ..motion_module.lora import apply_motion_loras, check_compatible, describe_skipped
 from ..motion_module.prompt_travel import DEFAULT_INTERPOLATION
 from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
@@ -302,13 +302,34 @@ def reschedule_noise(p, run: Run):
     p.rng.next = next_noise
 
 
-def blend_init_latent(p, run: Run):
-    """img2img: fade the init image (and optional last frame) into noise along
-    the video (`motion_module.init_latent`), so frames can move away from the
+def start_img2img_batch(p, run: Run, fade: bool):
+    """img2img, before each batch: the first time, every video of the batch
+    takes the first video's start; then, unless each frame has its own init
+    image (img2img batch), the init image fades into noise."""
+    if run.base_latent is None:
+        _share_first_video_start(p, run.resolved.video_length, run.resolved.videos)
+        run.base_latent = p.init_latent
+    if fade:
+        _blend_init_latent(p, run)
+
+
+def _share_first_video_start(p, frames: int, videos: int):
+    """Every video starts from the first video's init latents, masks and image
+    conditioning, as every run of batch count starts from the WebUI's one
+    encoding. The WebUI encodes each row on its own and draws the VAE's
+    posterior noise from the global generator, so the rows of video k would
+    otherwise start from other noise than its batch-count twin."""
+    for name in ("init_latent", "image_conditioning", "mask", "nmask"):
+        rows = getattr(p, name, None)
+        if isinstance(rows, torch.Tensor) and rows.dim() == 4:  # a mask shared by all rows has 3
+            setattr(p, name, first_video_rows(rows, frames, videos))
+
+
+def _blend_init_latent(p, run: Run):
+    """Fade the init image (and optional last frame) into noise along the
+    video (`motion_module.init_latent`), so frames can move away from the
     first image."""
     params = run.params
-    if run.base_latent is None:
-        run.base_latent = p.init_latent
     latent = run.base_latent
     rows = latent.shape[0]  # videos per batch x frames
     has_last = params.last_frame is not None

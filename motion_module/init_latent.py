@@ -40,6 +40,15 @@ def batch_blend_weights(rows: int, frames: int, power: float, scale: float, powe
     return alpha.repeat(rows // frames), beta.repeat(rows // frames)
 
 
+def first_video_rows(rows: torch.Tensor, frames: int, videos: int) -> torch.Tensor:
+    """A video-major batch whose every video is the first one's `frames` rows.
+    Anything else (a tensor shared by all rows, rows that are not whole
+    videos) comes back unchanged."""
+    if videos == 1 or rows.dim() == 0 or rows.shape[0] != frames * videos:
+        return rows
+    return rows[:frames].repeat((videos,) + (1,) * (rows.dim() - 1))
+
+
 def blend(latent: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
           last: torch.Tensor | None = None) -> torch.Tensor:
     """latent·alpha + last·beta + noise·(1 − alpha − beta), per frame (rows of dim 0)."""

@@ -106,9 +106,9 @@ class AnimateDiffScript(scripts.Script):
         if current is None:
             return
         run.reschedule_noise(p, current)
-        # img2img batch: each frame has its own init image, nothing to fade.
-        if self.is_img2img and getattr(p, "init_latent", None) is not None and not i2ibatch.is_batch(p):
-            run.blend_init_latent(p, current)
+        if self.is_img2img and getattr(p, "init_latent", None) is not None:
+            # img2img batch: each frame has its own init image, nothing to fade.
+            run.start_img2img_batch(p, current, fade=not i2ibatch.is_batch(p))
 
     @guard.hook("postprocess_batch")
     def postprocess_batch(self, p, *args, **kwargs):

@@ -20,7 +20,7 @@ import motion_module as mm
 from motion_module.context.freenoise import reschedule_videos
 from motion_module.context.hints import hint_rows
 from motion_module.freeinit import FreeInitOptions, sample_iterations
-from motion_module.init_latent import batch_blend_weights, blend, blend_weights
+from motion_module.init_latent import batch_blend_weights, blend, blend_weights, first_video_rows
 from motion_module.prompt_travel import parse, schedule, travel_rows, wraps
 from motion_module.request.params import AnimateDiffParams
 from motion_module.stepcache import CacheOptions, StepCache
@@ -197,7 +197,7 @@ def generate(unet, model, params, videos, case, batch=0, n_iter=1):
                 init = torch.randn(1, 4, SIZE, SIZE, generator=torch.Generator().manual_seed(9))
                 latent = init.expand(r.webui_batch_size, -1, -1, -1)  # the WebUI repeats its one init image
                 alpha, beta = batch_blend_weights(latent.shape[0], frames, 1.5, 4.0)
-                blended = blend(latent, row_noise(seeds), alpha, beta)  # run.blend_init_latent
+                blended = blend(latent, row_noise(seeds), alpha, beta)  # run.start_img2img_batch
                 return sampler(blended + noise * sigma(TIMESTEPS[1]), start=1)
             if case.get("freeinit"):
                 options = FreeInitOptions(iterations=2, fast=True)
@@ -249,6 +249,20 @@ def test_init_image_blend_is_the_same_for_every_video():
     # Rows that are not whole videos fade as one video, as before.
     a3, _ = batch_blend_weights(6, 8, 1.5, 4.0)
     assert torch.equal(a3, blend_weights(6, 1.5, 4.0)[0])
+
+
+def test_every_video_starts_from_the_first_videos_rows():
+    # The WebUI encodes img2img rows one by one with fresh posterior noise; batch count reuses one encoding.
+    encoded = torch.randn(3 * 4, 4, 8, 8)
+    shared = first_video_rows(encoded, 4, 3)
+    assert shared.shape == encoded.shape and torch.equal(shared[:4], encoded[:4])
+    assert all(torch.equal(shared[4 * k:4 * k + 4], encoded[:4]) for k in range(3))
+    assert torch.equal(first_video_rows(shared, 4, 3), shared)  # once or twice alike
+    assert first_video_rows(encoded, 4, 1) is encoded
+    mask = torch.rand(4, 8, 8)  # one mask for all rows
+    assert first_video_rows(mask, 4, 3) is mask
+    odd = torch.randn(10, 4, 8, 8)  # rows that are not whole videos
+    assert first_video_rows(odd, 4, 3) is odd
 
 
 def test_freenoise_reschedules_each_video_with_its_own_seed():

@@ -18,12 +18,18 @@ from test_webui_api import BASE, URL, decode, gif_frames, run
 pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
 
 FRAMES = 8
-# 8-bit pixels of the same video sampled in a batch of 16 or 8 rows: float
-# rounding of differently sized batched matmuls at most, never another video.
-MAX_PIXEL_DIFF = 4.0
+
+
+def same_global_generator(webui):
+    """img2img encodes each init image with noise from torch's global generator, which the previous request
+    left where its last seed put it. A plain txt2img with one seed puts it in the same place before each of
+    the compared requests."""
+    run(webui, seed=4242)
 
 
 def request(webui, motion_modules, videos=1, seed=BASE["seed"], route="txt2img", payload=None, **params):
+    if route == "img2img":
+        same_global_generator(webui)
     out = run(webui, route=route, seed=seed, **(payload or {}), alwayson_scripts={"AnimateDiff": {"args": [{
         "enable": True, "model": motion_modules["v2"], "video_length": FRAMES, "format": ["GIF", "Frame"],
         "videos_per_batch": videos, **params}]}})
@@ -66,7 +72,7 @@ def check_each_video_is_its_single_run(webui, motion_modules, frames=FRAMES, rou
     between = float(np.mean([np.abs(x - y).mean() for x, y in zip(*videos)]))
     print(f"videos_per_batch 2 {params or ''}: max pixel diff to the single runs {diffs}, mean diff between "
           f"the two videos {between:.1f}")
-    assert max(diffs) <= MAX_PIXEL_DIFF, diffs
+    assert max(diffs) == 0, diffs  # the same frames to the pixel
     assert between > 1.0  # two videos, not one twice
     return videos
 
@@ -85,7 +91,7 @@ def test_batch_count_and_videos_per_batch_together(webui, motion_modules):
     alone, alone_info = request(webui, motion_modules, videos=1, payload={"n_iter": 4}, format=["GIF"])
     assert alone_info["all_seeds"] == info["all_seeds"]
     last = gif_frames(decode(out["images"][3]))[0]
-    assert max_diff(last, gif_frames(decode(alone["images"][3]))[0]) <= MAX_PIXEL_DIFF
+    assert max_diff(last, gif_frames(decode(alone["images"][3]))[0]) == 0
 
 
 def test_prompt_travel_and_context_windows_in_every_video(webui, motion_modules):
@@ -123,7 +129,7 @@ def test_controlnet_v2v_controls_every_video_with_the_same_frames(webui, motion_
             "video_path": folder, "format": ["GIF", "Frame"]}]}})
         diffs.append(max_diff(videos[k], split(single, 1, 12)[1][0]))
     print("ControlNet V2V, videos_per_batch 2: max pixel diff to the single runs", diffs)
-    assert max(diffs) <= MAX_PIXEL_DIFF, diffs
+    assert max(diffs) == 0, diffs  # the same frames to the pixel
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, 99])
