@@ -173,6 +173,18 @@ def _choose(driver, elem_id, value):
     _wait(driver, lambda d: box.get_attribute("value") == value)
 
 
+@pytest.fixture(scope="module")
+def served_outputs(webui):
+    """The WebUI's default output folders, which its /file= route serves: a folder set elsewhere (a test
+    killed before restoring it) would leave the player saying "not playable here" instead of playing."""
+    names = ("outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples")
+    current = webui.options()
+    before = {name: current[name] for name in names if name in current}
+    webui.set_options(**{name: "" for name in names})
+    yield
+    webui.set_options(**before)
+
+
 def _set_up_generation(driver, tab, model, batch_count=1):
     from selenium.webdriver.common.by import By
 
@@ -228,7 +240,7 @@ def _check_players(driver, tab, videos, count):
     assert "Steps: 2" in info and "AnimateDiff" in info
 
 
-def test_txt2img_plays_the_mp4_under_the_gallery(browser, shots, motion_modules):
+def test_txt2img_plays_the_mp4_under_the_gallery(browser, shots, motion_modules, served_outputs):
     _set_up_generation(browser, "txt2img", motion_modules["v2"])
     videos = _generate(browser, "txt2img")
     _check_players(browser, "txt2img", videos, 1)
@@ -237,13 +249,13 @@ def test_txt2img_plays_the_mp4_under_the_gallery(browser, shots, motion_modules)
     browser.find_element(By.ID, "animatediff-txt2img-player").screenshot(os.path.join(shots, "player-txt2img.png"))
 
 
-def test_batch_count_2_gives_two_players(browser, motion_modules):
+def test_batch_count_2_gives_two_players(browser, motion_modules, served_outputs):
     _set_up_generation(browser, "txt2img", motion_modules["v2"], batch_count=2)
     videos = _generate(browser, "txt2img")
     _check_players(browser, "txt2img", videos, 2)
 
 
-def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules):
+def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules, served_outputs):
     from selenium.webdriver.common.by import By
 
     _show_tab(browser, "txt2img")
