@@ -135,30 +135,37 @@ def _device():
     return devices.get_device_for("controlnet")
 
 
-def control_networks(p):
-    """The networks of this request's ControlNet units (ControlNet's wrapper
-    holds the network itself as `control_model`), set up by its process()."""
-    script = find_script(p)
-    params = getattr(getattr(script, "latest_network", None), "control_params", None) or ()
-    models = [getattr(param, "control_model", None) for param in params]
-    return [getattr(model, "control_model", model) for model in models if model is not None]
+class RunControl:
+    """sd-webui-controlnet as one run sees it: its script, found once when the
+    run is armed; the networks and per-frame hints its process() set up, read
+    when sampling starts (`networks`) and at every UNet call (`hints_for`)."""
 
+    def __init__(self, script):
+        self.script = script
 
-def around_call(p):
-    """Injection hook: during each UNet call (one per context window), every
-    per-frame ControlNet hint holds exactly the rows of that call's frames,
-    on ControlNet's device; ControlNet's own tensors are put back after."""
-    script = find_script(p)
-    if script is None:
-        return None
+    @classmethod
+    def of(cls, p):
+        script = find_script(p)
+        return None if script is None else cls(script)
+
+    def _params(self):
+        return getattr(getattr(self.script, "latest_network", None), "control_params", None) or ()
+
+    def networks(self):
+        """The units' networks (ControlNet's wrapper holds the network itself
+        as `control_model`), for the step cache to skip their deep blocks."""
+        models = [getattr(param, "control_model", None) for param in self._params()]
+        return [getattr(model, "control_model", model) for model in models if model is not None]
 
     @contextlib.contextmanager
-    def swapped(frame_index, video_length):
-        params = getattr(getattr(script, "latest_network", None), "control_params", None) or ()
+    def hints_for(self, frame_index, video_length):
+        """During one UNet call (one per context window), every per-frame hint
+        holds exactly the rows of that call's frames, on ControlNet's device;
+        ControlNet's own tensors are put back after."""
         saved = []
         try:
             device = None
-            for param in params:
+            for param in self._params():
                 for name in ("hint_cond", "hr_hint_cond"):
                     value = getattr(param, name, None)
                     rows = hint_rows(value, frame_index, video_length)
@@ -170,5 +177,3 @@ def around_call(p):
         finally:
             for param, name, value in reversed(saved):
                 setattr(param, name, value)  # ControlNet's setter also drops its per-hint caches
-
-    return swapped

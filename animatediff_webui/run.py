@@ -49,6 +49,7 @@ class Run:
     injection: object = None  # built once in `arm`, applied while p.sample runs
     step_cache: object = None  # built in `arm` when deepcache_interval > 1, attached while p.sample runs
     travel: object = None  # prompt travel plan (travel.py), when the prompt has keyframes
+    control: object = None  # controlnet.RunControl, built in `arm` when sd-webui-controlnet is there
     base_latent: object = None  # img2img init latent before blending (built once per run)
     motion_loras: list = dataclasses.field(default_factory=list)  # [(name, LoraFile, multiplier)]
     loras_reported: bool = False
@@ -122,9 +123,10 @@ def arm(p, run: Run):
     run.model = models.load(model_path, low_vram=_low_vram(sd_model))
     unet = sd_model.model.diffusion_model
     run.step_cache = stepcache.build(unet, run.params)
+    run.control = controlnet.RunControl.of(p)
     run.injection = mm.Injection(unet, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved), motion_scale=run.params.motion_scale,
-                                 around_call=_around_call(p), step_cache=run.step_cache)
+                                 around_call=_around_call(p, run.control), step_cache=run.step_cache)
     # The whole prompt as the user wrote it (styles applied, every keyframe line).
     run.motion_loras = motion_lora.motion_loras(p.all_prompts[0] if p.all_prompts else "")
     check_compatible(run.model, [name for name, _, _ in run.motion_loras])
@@ -138,16 +140,15 @@ def arm(p, run: Run):
     p.sample = functools.partial(_sample, p, run, p.sample)
 
 
-def _around_call(p):
+def _around_call(p, control):
     """The injection's hook around each UNet call: a failure recorded by one
     of our callbacks (which the WebUI would swallow) stops sampling at the
     next call; then ControlNet's per-call hints."""
-    control = controlnet.around_call(p)
 
     @contextlib.contextmanager
     def call(frame_index, frames):
         guard.raise_failure(p)
-        with control(frame_index, frames) if control is not None else contextlib.nullcontext():
+        with control.hints_for(frame_index, frames) if control is not None else contextlib.nullcontext():
             yield
 
     return call
@@ -178,7 +179,7 @@ def _sample(p, run: Run, original, *args, **kwargs):
             _report_loras(run, loras)
         # cn_compat: SparseCtrl's layers take each call's frame count.
         with cn_compat.active(run.injection.state), \
-                stepcache.attached(run.step_cache, controlnet.control_networks(p)):
+                stepcache.attached(run.step_cache, run.control.networks() if run.control else ()):
             if run.params.freeinit_enable:
                 return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
             return original(*args, **kwargs)
@@ -281,7 +282,7 @@ def finish(p):
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
         run.sources.remove()
-        run.model = run.injection = run.step_cache = run.base_latent = run.travel = None
+        run.model = run.injection = run.step_cache = run.base_latent = run.travel = run.control = None
         run.motion_loras = []
 
 

@@ -182,17 +182,23 @@ def add_device_options(ap):
                     help="weights and inputs" + ("" if shown else " (default float32)"))
 
 
-def build_parser():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+def add_unet_options(ap, frames_help, videos_help):
+    """The UNet step under test: motion-module kind, frames, videos (rows of cond and uncond), latent size,
+    repeats, device and dtype, and the UNet's spatial attention."""
     ap.add_argument("--kind", default="v2", choices=sorted(mm.KINDS), help="motion-module kind")
-    ap.add_argument("--frames", type=int, default=16, help="frames of each video, all in one pass")
-    ap.add_argument("--videos", type=int, default=2, help="2 = cond + uncond of one video")
+    ap.add_argument("--frames", type=int, default=16, help=frames_help)
+    ap.add_argument("--videos", type=int, default=2, help=videos_help)
     ap.add_argument("--latent", type=int, default=32, help="latent side (image side / 8)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats of each side")
     add_device_options(ap)
     ap.add_argument("--spatial-attention", default="sdpa", choices=["sdpa", "ldm"],
                     help="sdpa: the UNet's own attention through torch SDPA, like the WebUI's default "
                          "optimisation; ldm: ldm's einsum attention")
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+    add_unet_options(ap, "frames of each video, all in one pass", "2 = cond + uncond of one video")
     ap.add_argument("--no-memory", action="store_true", help="skip the child-process memory measurement")
     ap.add_argument("--child", choices=["plain", "injected"], help=argparse.SUPPRESS)
     return ap

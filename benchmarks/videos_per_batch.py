@@ -32,20 +32,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import motion_module as mm  # noqa: E402
-from unet_step import _HelpFormatter, add_device_options, build, peak_bytes, timed  # noqa: E402
+from unet_step import _HelpFormatter, add_unet_options, build, peak_bytes, timed  # noqa: E402
 
 
 def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
-    ap.add_argument("--kind", default="v2", choices=sorted(mm.KINDS), help="motion-module kind")
-    ap.add_argument("--frames", type=int, default=16, help="frames of each video")
+    add_unet_options(ap, "frames of each video", "videos per batch")
     ap.add_argument("--context", type=int, default=0, help="context batch size (0 = the frames: one window)")
-    ap.add_argument("--videos", type=int, default=2, help="videos per batch")
-    ap.add_argument("--latent", type=int, default=32, help="latent side (image side / 8)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed repeats of each side")
-    add_device_options(ap)
-    ap.add_argument("--spatial-attention", default="sdpa", choices=["sdpa", "ldm"],
-                    help="sdpa: the UNet's attention through torch SDPA, like the WebUI's default optimisation")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     return ap
 

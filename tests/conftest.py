@@ -84,6 +84,23 @@ def pytest_report_header(config):
     return f"property-based tests: seed {seed} (set {TEST_SEED_VARIABLE} for another)"
 
 
+@pytest.fixture(scope="module")
+def unet():
+    """A small real SD1.5 ldm UNet (tests/unets.py), one per test module."""
+    from unets import sd15_unet
+
+    return sd15_unet()
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A random v2 motion module sized for `unet`."""
+    from motion_module.synthetic import random_model
+    from unets import channels_for
+
+    return random_model("v2", channels=channels_for("v2"))
+
+
 @pytest.fixture(scope="session")
 def figures():
     """Lines for the summary at the end of the run: the hardening suite's

@@ -11,24 +11,22 @@ pip install selenium). tests/webui/test_browser.py does it in a real WebUI.
 import http.server
 import json
 import os
-import shutil
 import threading
 import urllib.parse
 import urllib.request
 
 import pytest
+from browser import MISSING, chromium, wait
 from PIL import Image
 
 from animatediff_webui.player import FileRules, Record, describe
 from motion_module.video import VideoOptions, save_video
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "javascript",
                       "animatediff_player.js")
 FRAMES, FPS = 16, 8
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromedriver")
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
 
 PAGE = """<!doctype html><html><body>
 <div id="txt2img_results_panel"><div id="txt2img_gallery_container"><div id="txt2img_gallery">
@@ -128,20 +126,12 @@ def write_video(folder, seed, formats=("GIF", "MP4")):
 
 @pytest.fixture(scope="module")
 def browser(site):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1600"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
-    yield driver
-    driver.quit()
+    with chromium(1200, 1600) as driver:
+        yield driver
 
 
 def _wait(driver, condition, timeout=30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    return wait(driver, condition, timeout, poll=0.1)
 
 
 def _players(driver):

@@ -15,22 +15,11 @@ import motion_module as mm
 from motion_module.errors import IncompatibleUNetError, ParamError
 from motion_module.request.params import AnimateDiffParams, check_cache_depth
 from motion_module.stepcache import CacheOptions, StepCache, StepClock, deep_blocks, full_steps, step_of
-from motion_module.synthetic import random_model
 from test_injection import snapshot
-from unets import channels_for, inputs, sd15_unet, sdxl_layout_unet
+from unets import inputs, sd15_unet, sdxl_layout_unet
 
 FRAMES = 16
 T_FULL, T_CACHED = 700.0, 650.0
-
-
-@pytest.fixture(scope="module")
-def unet():
-    return sd15_unet()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return random_model("v2", channels=channels_for("v2"))
 
 
 @pytest.fixture(scope="module")

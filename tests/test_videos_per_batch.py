@@ -24,8 +24,7 @@ from motion_module.init_latent import batch_blend_weights, blend, blend_weights,
 from motion_module.prompt_travel import parse, schedule, travel_rows, wraps
 from motion_module.request.params import AnimateDiffParams
 from motion_module.stepcache import CacheOptions, StepCache
-from motion_module.synthetic import random_model
-from unets import CONTEXT_DIM, channels_for, sd15_unet
+from unets import CONTEXT_DIM
 
 SEED = 1234
 SIZE = 8  # latent 8x8
@@ -63,16 +62,6 @@ def test_video_k_of_a_batch_gets_the_seeds_batch_count_gives_its_run(videos, n_i
 
 
 # -- sampling ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def unet():
-    return sd15_unet()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return random_model("v2", channels=channels_for("v2"))
 
 
 def row_noise(seeds):

@@ -6,31 +6,23 @@ Screenshots go to SD_WEBUI_SCREENSHOTS (default: a temporary folder) so a
 person can look at what the test saw."""
 
 import os
-import shutil
 import tempfile
 
 import pytest
+from browser import MISSING, chromium, wait
 
 from motion_module.request.params import SPECS
 
 URL = os.environ.get("SD_WEBUI_URL", "").rstrip("/")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 
-pytestmark = pytest.mark.skipif(not (URL and CHROMIUM and DRIVER), reason="needs SD_WEBUI_URL, chromium, chromedriver")
+pytestmark = pytest.mark.skipif(not URL or bool(MISSING), reason="needs SD_WEBUI_URL" if not URL else MISSING or "")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,3000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
-    driver.get(URL)
-    yield driver
-    driver.quit()
+    with chromium(1400, 3000) as driver:
+        driver.get(URL)
+        yield driver
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +33,7 @@ def shots():
 
 
 def _wait(driver, condition, timeout=120):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
+    return wait(driver, condition, timeout)
 
 
 def _by_id(elem_id):
@@ -266,3 +256,17 @@ def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules, s
     videos = _generate(browser, "img2img")
     _check_players(browser, "img2img", videos, 1)
     browser.find_element(By.ID, "animatediff-img2img-player").screenshot(os.path.join(shots, "player-img2img.png"))
+
+
+def test_xyz_grid_gives_a_player_per_cell(browser, motion_modules, served_outputs):
+    # X/Y/Z plot over two seeds: each cell is a video of its own, and each gets a player.
+    _set_up_generation(browser, "txt2img", motion_modules["v2"])
+    scripts = "tab_txt2img #script_list"
+    _choose(browser, scripts, "X/Y/Z plot")
+    try:
+        values = "#script_txt2img_xyz_plot_x_values"
+        _set_value(browser, f"{values} textarea, {values} input", "1,2")  # X type is Seed by default
+        videos = _generate(browser, "txt2img")
+        _check_players(browser, "txt2img", videos, 2)
+    finally:
+        _choose(browser, scripts, "None")

@@ -91,18 +91,6 @@ def _install():
         return
     layers = _ours("motion_module.layers")
     gif = _ours("motion_module.video.gif")
-    forward = layers.TemporalTransformer.forward
-
-    def faulty_forward(self, *args, **kwargs):
-        _hit("motion_module")
-        return forward(self, *args, **kwargs)
-
-    decode = processing.decode_latent_batch
-
-    def faulty_decode(*args, **kwargs):
-        _hit("vae_decode")
-        return decode(*args, **kwargs)
-
     atomic_output = gif.atomic_output
 
     @contextlib.contextmanager
@@ -111,8 +99,9 @@ def _install():
             yield temp
             _hit("write")
 
-    layers.TemporalTransformer.forward = faulty_forward
-    processing.decode_latent_batch = faulty_decode
+    # A plain function as the class attribute: the instance comes through *args.
+    layers.TemporalTransformer.forward = _faulty("motion_module", layers.TemporalTransformer.forward)
+    processing.decode_latent_batch = _faulty("vae_decode", processing.decode_latent_batch)
     gif.atomic_output = faulty_atomic_output
     for place, (suffix, name) in HOOKS.items():
         module = _ours(suffix)
