@@ -257,16 +257,3 @@ def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules, s
     _check_players(browser, "img2img", videos, 1)
     browser.find_element(By.ID, "animatediff-img2img-player").screenshot(os.path.join(shots, "player-img2img.png"))
 
-
-def test_xyz_grid_gives_a_player_per_cell(browser, motion_modules, served_outputs):
-    # X/Y/Z plot over two seeds: each cell is a video of its own, and each gets a player.
-    _set_up_generation(browser, "txt2img", motion_modules["v2"])
-    scripts = "tab_txt2img #script_list"
-    _choose(browser, scripts, "X/Y/Z plot")
-    try:
-        values = "#script_txt2img_xyz_plot_x_values"
-        _set_value(browser, f"{values} textarea, {values} input", "1,2")  # X type is Seed by default
-        videos = _generate(browser, "txt2img")
-        _check_players(browser, "txt2img", videos, 2)
-    finally:
-        _choose(browser, scripts, "None")
