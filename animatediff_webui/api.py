@@ -21,9 +21,8 @@ from ..motion_module.request.infotext import INFOTEXT_KEY, paste_fields
 from ..motion_module.request.params import ParamError, check_cache_depth, check_context_fits, from_script_args
 from ..motion_module.request.settings import SETTINGS
 
-from modules import shared
 
-from . import asgi, inputs, models, motion_lora, player, stepcache, travel, xyz
+from . import asgi, host, inputs, models, motion_lora, player, stepcache, travel, xyz
 from .log import logger
 
 ROUTES = {"/sdapi/v1/txt2img": False, "/sdapi/v1/img2img": True}
@@ -85,23 +84,29 @@ def validate_body(body) -> None:
 
 
 def _checkpoint_is_sdxl(body):
-    """Whether the request runs on an SDXL checkpoint: the loaded one, or the
-    one its override_settings switch to, told from its tensor names (SDXL's
+    """Whether the request runs on an SDXL checkpoint: the loaded one, the
+    one its override_settings switch to, or (Forge) the one chosen in the
+    settings and not yet loaded, told from its tensor names (SDXL's
     two text encoders are under 'conditioner.') without loading it. None when
     not known (an unknown name, an unreadable file): the run itself then
     refuses a mismatch."""
     name = (body.get("override_settings") or {}).get("sd_model_checkpoint")
+    model = host.loaded_model()
     if name is None:
-        return None if shared.sd_model is None else bool(getattr(shared.sd_model, "is_sdxl", False))
-    from modules import sd_models
+        path = host.next_checkpoint_file()
+    else:
+        from modules import sd_models
 
-    info = sd_models.get_closet_checkpoint_match(str(name))
-    if info is None:
-        return None
+        info = sd_models.get_closet_checkpoint_match(str(name))
+        path = None if info is None else info.filename
+        if path is None:
+            return None
+    if path is None or path == getattr(getattr(model, "sd_checkpoint_info", None), "filename", None):
+        return None if model is None else bool(getattr(model, "is_sdxl", False))
     try:
-        return any(key.startswith("conditioner.") for key in tensor_names(info.filename))
+        return any(key.startswith("conditioner.") for key in tensor_names(path))
     except CheckpointError as e:  # the WebUI reports an unreadable checkpoint itself
-        logger.debug("checkpoint %s not inspected: %s", info.filename, e)
+        logger.debug("checkpoint %s not inspected: %s", path, e)
         return None
 
 
@@ -182,9 +187,10 @@ def status():
 
     from ..motion_module import is_injected
 
-    unet = getattr(getattr(shared.sd_model, "model", None), "diffusion_model", None)
+    unet = host.unet_of(host.loaded_model())
     work = inputs.work_folder()
     return {
+        "webui": host.NAME,
         "cached_module": models.cached_name(),
         "unet_injected": bool(unet is not None and is_injected(unet)),
         "decoded_frame_folders": len(os.listdir(work)) if os.path.isdir(work) else 0,

@@ -1,9 +1,14 @@
-"""sd-webui-controlnet (v1.1.455) with AnimateDiff: units fed the source
-video, and each UNet call given the hint rows of its frames.
+"""ControlNet with AnimateDiff: units fed the source video, and each UNet
+call given the hint rows of its frames.
 
-ControlNet reads an AnimateDiff run through the functions in `cn_compat.py`;
-everything here works on ControlNet's objects only through the attributes its
-units and hook expose, and is a no-op when ControlNet is not installed.
+On AUTOMATIC1111 that is sd-webui-controlnet (v1.1.455), which reads an
+AnimateDiff run through the functions in `cn_compat.py`; on Forge it is the
+built-in sd_forge_controlnet, whose units read a batch folder
+(`batch_image_dir`) and give frame i of every video image i, and whose control
+is computed per UNet call, so the context windows slice it with the call's
+other rows (`RunControl` is A1111's only). Everything here works on
+ControlNet's objects only through the attributes its units and hook expose,
+and is a no-op when no ControlNet is there.
 """
 
 import contextlib
@@ -12,9 +17,11 @@ import os
 import sys
 
 from ..motion_module.context.hints import hint_rows
+from . import host
 from .log import logger
 
-MODULES = ("internal_controlnet.external_code", "scripts.external_code")
+MODULES = ("lib_controlnet.external_code",) if host.IS_FORGE else (
+    "internal_controlnet.external_code", "scripts.external_code")
 
 
 def installed() -> bool:
@@ -58,7 +65,8 @@ def enabled_units(p):
 
 
 def _batch_lines(unit):
-    value = getattr(unit, "batch_images", None)
+    # Forge's units take one folder and no "mask:" or "keyframe:" lines.
+    value = getattr(unit, "batch_image_dir" if host.IS_FORGE else "batch_images", None)
     if not isinstance(value, str) or not value.strip():
         return None
     return value.strip().split("\n")
@@ -117,16 +125,34 @@ def prepare_units(units, source_frames, mask_folder, video_length):
         if own_folder(unit) is None:
             if source_frames is None:
                 continue  # ControlNet reports the missing input itself
-            lines = [source_frames.folder]
-            if mask_folder and not getattr(unit, "batch_mask_dir", None):
-                lines.append(f"mask:{mask_folder}")
-            unit.input_mode = type(unit.input_mode)("batch")  # ControlNet's InputMode enum, or a plain str
-            unit.batch_images = "\n".join(lines)
+            _read_folder(unit, source_frames.folder, mask_folder)
+        if host.IS_FORGE:
+            # Forge keeps an API's "batch" as a str, which its check against
+            # the enum reads as "simple": one image for every frame.
+            unit.input_mode = _forge_input_mode().BATCH
         unit.animatediff_batch = True
         if not has_keyframes(unit):
             unit.batch_modifiers = [*getattr(unit, "batch_modifiers", []),
                                     functools.partial(_first, length=video_length)]
         logger.info("ControlNet unit %s: frames from %s", getattr(unit, "model", "?"), own_folder(unit))
+
+
+def _read_folder(unit, folder, mask_folder):
+    if host.IS_FORGE:
+        unit.input_mode = _forge_input_mode().BATCH
+        unit.batch_image_dir = folder
+        if mask_folder and not unit.batch_mask_dir:
+            unit.batch_mask_dir = mask_folder
+        return
+    lines = [folder]
+    if mask_folder and not getattr(unit, "batch_mask_dir", None):
+        lines.append(f"mask:{mask_folder}")
+    unit.input_mode = type(unit.input_mode)("batch")  # ControlNet's InputMode enum, or a plain str
+    unit.batch_images = "\n".join(lines)
+
+
+def _forge_input_mode():
+    return sys.modules["lib_controlnet.external_code"].InputMode
 
 
 def _device():
@@ -145,7 +171,8 @@ class RunControl:
 
     @classmethod
     def of(cls, p):
-        script = find_script(p)
+        # Forge's built-in ControlNet has the same title but none of these attributes.
+        script = find_script(p) if installed() and not host.IS_FORGE else None
         return None if script is None else cls(script)
 
     def _params(self):

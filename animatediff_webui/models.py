@@ -72,16 +72,11 @@ def file_hash(path: str) -> str:
         return ""
 
 
-def load(path: str, low_vram: bool = False):
-    """The motion model for `path` on the UNet's device and dtype (cached).
-
-    With --lowvram/--medvram it waits on the CPU: the WebUI moves the UNet's
-    blocks to the GPU as they run, and our layers inside them go along."""
-    device = devices.cpu if low_vram else devices.device
+def load(path: str, device, dtype, fp8: bool = False):
+    """The motion model for `path` on `device` in `dtype` (cached), where and
+    in what the UNet computes (`host.module_placement`)."""
     stat = os.stat(path)
-    # The WebUI's FP8 weight option (devices.fp8) applies to our Linear layers too.
-    fp8 = bool(getattr(devices, "fp8", False))
-    key = (path, stat.st_size, stat.st_mtime_ns, str(device), str(devices.dtype_unet), fp8)
+    key = (path, stat.st_size, stat.st_mtime_ns, str(device), str(dtype), fp8)
     if _cached["key"] != key:
         _cached["key"], _cached["model"] = None, None
         # A failed run can leave its model in a reference cycle; collect it
@@ -89,7 +84,7 @@ def load(path: str, low_vram: bool = False):
         gc.collect()
         devices.torch_gc()
         logger.info("loading motion module %s", os.path.basename(path))
-        model = mm.load(path, device=device, dtype=devices.dtype_unet, fp8=fp8)
+        model = mm.load(path, device=device, dtype=dtype, fp8=fp8)
         model.sha256 = file_hash(path)
         _cached["key"], _cached["model"] = key, model
     return _cached["model"]

@@ -29,6 +29,7 @@ from modules import shared
 from ..motion_module.errors import MotionModuleError
 from ..motion_module.lora import ADAPTER, MOTION, file_kind, lora_tags, motion_tags, read_lora
 from ..motion_module.probe import meta_state_dict
+from . import host
 from .log import logger
 
 _CONVERTED = "_animatediff_adapter_from"  # marks a built-in network we filled
@@ -119,7 +120,9 @@ def fill_official_adapters() -> None:
     """after_extra_networks_activate: give each loaded official v3 adapter the
     modules its re-saved twin would get from the built-in loader."""
     networks = _networks()
-    if networks is None:
+    if networks is None or host.IS_FORGE:
+        # Forge's built-in Lora has no layer mapping to fill; its key map
+        # includes the diffusers attention-processor names of the official file.
         return
     for net in list(networks.loaded_networks):
         path = getattr(getattr(net, "network_on_disk", None), "filename", None)

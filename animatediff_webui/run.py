@@ -19,7 +19,7 @@ import os
 import numpy as np
 import torch
 
-from modules import devices, rng, sd_models, shared
+from modules import devices, rng, shared
 from modules import images as webui_images
 from modules.processing import approximation_indexes, images_tensor_to_samples
 
@@ -28,12 +28,13 @@ from ..motion_module.context.freenoise import reschedule_videos
 from ..motion_module.freeinit import FreeInitOptions, sample_iterations
 from ..motion_module.init_latent import batch_blend_weights, blend, first_video_rows
 from ..motion_module.lora import apply_motion_loras, check_compatible, describe_skipped
+from ..motion_module.errors import ParamError
 from ..motion_module.prompt_travel import DEFAULT_INTERPOLATION
 from ..motion_module.request.infotext import INFOTEXT_KEY, format_infotext
 from ..motion_module.request.params import AnimateDiffParams, ResolvedParams
 from ..motion_module.schedules import schedule_for
 
-from . import cn_compat, controlnet, guard, i2ibatch, models, motion_lora, settings, stepcache, view
+from . import cn_compat, controlnet, guard, host, i2ibatch, models, motion_lora, settings, stepcache, view
 from .inputs import Sources, source_count
 from .log import logger
 
@@ -118,10 +119,17 @@ def arm(p, run: Run):
     """process(): the checkpoint is final now. Load the module, build the
     injection (which checks that it fits, before anything changes), write the
     infotext, and wrap p.sample."""
+    field = host.hires_model_change(p)
+    if field is not None:
+        same = "Use same checkpoint" if field == "hr_checkpoint_name" else "Use same choices"
+        raise ParamError(field, f"'{field}' must be '{same}' for a video on {host.NAME}: it loads another model "
+                                "for the hires pass, which would run without the motion module")
     sd_model = p.sd_model
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
-    run.model = models.load(model_path, low_vram=_low_vram(sd_model))
-    unet = sd_model.model.diffusion_model
+    run.model = models.load(model_path, *host.module_placement(sd_model)[:3])
+    unet = host.unet_of(sd_model)
+    if unet is None:
+        raise RuntimeError(f"no UNet found in the loaded checkpoint ({type(sd_model).__name__}, {host.NAME})")
     run.step_cache = stepcache.build(unet, run.params)
     run.control = controlnet.RunControl.of(p)
     run.injection = mm.Injection(unet, run.model, frames=run.resolved.video_length,
@@ -167,31 +175,34 @@ def _relative(path):
 
 def _sample(p, run: Run, original, *args, **kwargs):
     sd_model = p.sd_model
-    if mm.remove_any(sd_model.model.diffusion_model):
+    unet = host.unet_of(sd_model)
+    if unet is not run.injection.unet:  # Forge reloads the checkpoint for a hires or refiner checkpoint
+        raise RuntimeError("the checkpoint's UNet changed between process() and sampling (a hires fix or refiner "
+                           "checkpoint?); AnimateDiff needs one checkpoint for the whole video")
+    if mm.remove_any(unet):
         logger.warning("removed a motion module left in the UNet by an earlier run")
-    saved = _save_schedule(sd_model)
+    alphas = schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000)))
     loras = None
     try:
         run.injection.apply()
-        _set_schedule(sd_model, schedule_for(run.model).alphas_cumprod(int(getattr(sd_model, "num_timesteps", 1000))))
-        if run.motion_loras:
-            loras = apply_motion_loras(run.model, run.motion_loras)
-            _report_loras(run, loras)
-        # cn_compat: SparseCtrl's layers take each call's frame count.
-        with cn_compat.active(run.injection.state), \
-                stepcache.attached(run.step_cache, run.control.networks() if run.control else ()):
-            if run.params.freeinit_enable:
-                return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
-            return original(*args, **kwargs)
+        with host.noise_schedule(sd_model, alphas):
+            if run.motion_loras:
+                loras = apply_motion_loras(run.model, run.motion_loras)
+                _report_loras(run, loras)
+            # cn_compat: SparseCtrl's layers take each call's frame count.
+            with cn_compat.active(run.injection.state), \
+                    stepcache.attached(run.step_cache, run.control.networks() if run.control else ()):
+                if run.params.freeinit_enable:
+                    return _sample_freeinit(p, run, functools.partial(original, *args, **kwargs))
+                return original(*args, **kwargs)
     finally:
         try:
             if loras is not None:
                 loras.remove()
         finally:
             run.injection.remove()
-            _restore_schedule(sd_model, saved)
-            if _low_vram(sd_model):
-                run.model.to(devices.cpu)  # its last block may have taken it to the GPU
+            if host.module_placement(sd_model)[3]:
+                run.model.to(devices.cpu)  # its last block may have taken it to the GPU (A1111's --lowvram)
 
 
 def _sample_freeinit(p, run: Run, sample):
@@ -232,11 +243,7 @@ def _sample_freeinit(p, run: Run, sample):
         return shared.state.interrupted or shared.state.skipped
 
     return sample_iterations(one_iteration, draw(), options, steps, run.resolved.video_length,
-                             float(p.sd_model.alphas_cumprod[-1]), stop=stop)
-
-
-def _low_vram(sd_model) -> bool:
-    return bool(getattr(sd_model, "lowvram", False))
+                             host.terminal_alpha(p.sd_model), stop=stop)
 
 
 def _report_loras(run: Run, loras):
@@ -248,29 +255,6 @@ def _report_loras(run: Run, loras):
     for name, keys in loras.skipped.items():
         logger.warning("motion LoRA %r: no matching layers in the %s motion module for %s; those entries are "
                        "skipped", name, run.model.kind, describe_skipped(keys))
-
-
-def _save_schedule(sd_model):
-    return {name: getattr(sd_model, name) for name in ("alphas_cumprod", "alphas_cumprod_original")
-            if hasattr(sd_model, name)}
-
-
-def _set_schedule(sd_model, alphas):
-    """The module's training schedule for this sampling. WebUI >= 1.8 rebuilds
-    alphas_cumprod from alphas_cumprod_original before each sample, so both are
-    set; re-applying the WebUI's override keeps the user's downcast / zero
-    terminal SNR options working on top of it."""
-    alphas = alphas.to(devices.device)
-    if hasattr(sd_model, "alphas_cumprod_original"):
-        sd_model.alphas_cumprod_original = alphas
-        sd_models.apply_alpha_schedule_override(sd_model, None)
-    else:
-        sd_model.alphas_cumprod = alphas.to(sd_model.alphas_cumprod.dtype)
-
-
-def _restore_schedule(sd_model, saved):
-    for name, value in saved.items():
-        setattr(sd_model, name, value)
 
 
 def finish(p):

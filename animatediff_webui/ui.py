@@ -12,13 +12,12 @@ import json
 
 import gradio as gr
 
-from modules import sd_models
 from modules.ui_components import ToolButton
 
 from ..motion_module.request import params as P
 from ..motion_module.request.infotext import INFOTEXT_KEY, paste_field_names, paste_fields
 
-from . import controlnet, inputs, models, settings, travel
+from . import controlnet, host, inputs, models, settings, travel
 
 REFRESH = "\U0001f504"
 # Rows of the accordion (presentation only; what each control is comes from its Spec).
@@ -56,7 +55,7 @@ def _sd_is_xl():
     """The loaded checkpoint's family, or None before one is loaded. Never
     `shared.sd_model`: reading it loads the checkpoint, which would hold up
     the UI's construction (and the WebUI's start) until it is in memory."""
-    model = sd_models.model_data.sd_model
+    model = host.loaded_model()
     return bool(getattr(model, "is_sdxl", False)) if model is not None else None
 
 

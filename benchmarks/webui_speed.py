@@ -4,6 +4,8 @@
         --model random_v2.safetensors [--cases cache,v2v,options] [--size 64] [--steps 12] \
         [--controlnet-model control_v11p_sd15_rand]
 
+Runs on AUTOMATIC1111 and on Forge alike (the extension's status names the WebUI).
+
 For each case it sends one txt2img request with AnimateDiff and measures, on
 the server process (same machine): its CPU time (user + system, from
 /proc/PID/stat) and its peak resident memory during the request (VmHWM after
@@ -14,11 +16,14 @@ frame-to-frame difference (temporal consistency: token merging works per
 frame). The settings a case changes are put back after it.
 
 Cases:
+  plain:   the 16-frame video, and the same request as a plain batch of 16
+           images with AnimateDiff off: what the motion module costs on top of
+           the WebUI's own batch (README's A1111-against-Forge figures).
   cache:   16 frames at 12 steps; 24 frames at context 16, overlap 4; exact
            against deepcache_interval 3 (default depth and early share).
   v2v:     16 frames read from a generated source video (a square moving
            over a gradient), each frame controlled by sd-webui-controlnet
-           (preprocessor none, --controlnet-model); exact against interval 3.
+           (preprocessor none, --controlnet-model; on Forge the built-in ControlNet); exact against interval 3.
            Skipped with a note when --controlnet-model is not given.
   options: 16 frames with each cross-attention optimisation, token merging
            0.3 and 0.5, negative guidance minimum sigma, FP8 weights, and the
@@ -66,14 +71,16 @@ def peak_mib(pid):
 
 
 def frames_of(out, count):
+    # The last `count` images: after the video, or after a plain batch's grid.
     return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(x))).convert("RGB"), dtype=np.float32)
-                     for x in out["images"][1:1 + count]])
+                     for x in out["images"][-count:]])
 
 
 class Server:
     def __init__(self, url, pid):
         self.url, self.pid = url.rstrip("/"), pid
         self.session = requests.Session()
+        self.webui = self.session.get(self.url + "/animatediff/v1/status", timeout=60).json().get("webui", "?")
 
     def options(self, **values):
         current = self.session.get(self.url + "/sdapi/v1/options", timeout=60).json()
@@ -135,6 +142,16 @@ def cache_cases(server, args):
     return rows
 
 
+def plain_cases(server, args):
+    video = body(args, 16)
+    frames, cpu, wall, peak, _ = server.video(video, 16)
+    rows = [row("16-frame video", frames, cpu, wall, peak)]
+    images, p_cpu, p_wall, p_peak, _ = server.video({**video, "batch_size": 16, "alwayson_scripts": {}}, 16)
+    rows.append(row("plain batch of 16 images", images, p_cpu, p_wall, p_peak))
+    rows[0]["cpu_over_plain"] = round(cpu / p_cpu, 2)
+    return rows
+
+
 def source_video(folder, count, size):
     """A square moving over a gradient, one PNG per frame."""
     y, x = np.mgrid[0:size, 0:size]
@@ -150,7 +167,7 @@ def v2v_cases(server, args):
     if not args.controlnet_model:
         print("v2v: skipped (give --controlnet-model, a ControlNet model the WebUI lists)", flush=True)
         return []
-    unit = {"enabled": True, "module": "none", "model": args.controlnet_model, "weight": 1.0,
+    unit = {"enabled": True, "module": "None" if server.webui == "Forge" else "none", "model": args.controlnet_model, "weight": 1.0,
             "save_detected_map": False}
     with tempfile.TemporaryDirectory(prefix="webui_speed_v2v_") as folder:
         source_video(folder, 16, args.size)
@@ -197,7 +214,7 @@ def option_cases(server, args):
 
 
 def table(rows):
-    keys = ["case", "cpu_s", "speedup", "peak_rss_mib", "change_from_exact", "frame_to_frame",
+    keys = ["case", "cpu_s", "wall_s", "speedup", "cpu_over_plain", "peak_rss_mib", "change_from_exact", "frame_to_frame",
             "neighbour_seed_change", "calls_full_cached"]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
@@ -209,7 +226,7 @@ def main(argv=None):
     parser.add_argument("--url", default=os.environ.get("SD_WEBUI_URL", "http://127.0.0.1:7860"))
     parser.add_argument("--pid", type=int, required=True, help="the WebUI server's process id")
     parser.add_argument("--model", required=True, help="a motion module file name the WebUI lists")
-    parser.add_argument("--cases", default="cache,v2v,options")
+    parser.add_argument("--cases", default="cache,v2v,options", help="any of plain, cache, v2v, options")
     parser.add_argument("--controlnet-model", help="for the v2v case: a ControlNet model the WebUI lists")
     parser.add_argument("--options", type=lambda text: [t.strip() for t in text.split(",") if t.strip()],
                         help="for the options case: only these rows (comma-separated names as printed), after "
@@ -219,17 +236,18 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
     cases = args.cases.split(",")
-    unknown = set(cases) - {"cache", "v2v", "options"}
+    runs = {"plain": plain_cases, "cache": cache_cases, "v2v": v2v_cases, "options": option_cases}
+    unknown = set(cases) - set(runs)
     if unknown:
-        parser.error(f"--cases: unknown {sorted(unknown)}; allowed: cache, v2v, options")
+        parser.error(f"--cases: unknown {sorted(unknown)}; allowed: {', '.join(runs)}")
     names = [name for name, _, _ in OPTIONS]
     if args.options is not None and (bad := [o for o in args.options if o not in names]):
         parser.error(f"--options: unknown {bad}; allowed: {', '.join(names)}")
     server = Server(args.url, args.pid)
-    print(f"WebUI {args.url} (pid {args.pid}), {args.size}x{args.size}, {args.steps} steps Euler, seed {args.seed}, "
+    print(f"{server.webui} at {args.url} (pid {args.pid}), {args.size}x{args.size}, {args.steps} steps Euler, seed {args.seed}, "
           f"model {args.model}; peak RSS reset per request: {reset_peak(args.pid)}", flush=True)
     server.video(body(args, 16), 16)  # warm-up: model loads and first-call costs
-    for case, run in (("cache", cache_cases), ("v2v", v2v_cases), ("options", option_cases)):
+    for case, run in runs.items():
         if case in cases:
             rows = run(server, args)
             if rows:

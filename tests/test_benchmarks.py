@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
      "argument --context: 'batch_size' (context batch size) must be at most 24 for the v1 motion module"),
     ("videos_per_batch.py", ["--latent", "12"], "argument --latent: the SD1.5 UNet needs a positive multiple of 8"),
     ("webui_speed.py", ["--pid", "1", "--model", "m", "--cases", "cache,fp8"],
-     "--cases: unknown ['fp8']; allowed: cache, v2v, options"),
+     "--cases: unknown ['fp8']; allowed: plain, cache, v2v, options"),
     ("webui_speed.py", ["--pid", "1", "--model", "m", "--options", "FP8 weights,fp16"],
      "--options: unknown ['fp16']; allowed: sdp (default), sdp-no-mem"),
 ])

@@ -1,13 +1,14 @@
 """Fixtures for the suite that talks to a running WebUI over HTTP.
 
-Set SD_WEBUI_URL (e.g. http://127.0.0.1:7860) to a WebUI v1.10.x started with
---api and this extension installed, on the same machine (the suite writes
+Set SD_WEBUI_URL (e.g. http://127.0.0.1:7860) to a WebUI (A1111 v1.10.x or
+Forge `main`) started with --api and this extension installed, on the same machine (the suite writes
 random motion modules into a folder and points the extension at it). Without
 SD_WEBUI_URL every test here is skipped.
 SD_WEBUI_TEST_MM_DIR keeps the generated modules between runs (optional).
 SD_WEBUI_CKPT_B names a second checkpoint for the switch test (optional).
 """
 
+import functools
 import os
 
 import pytest
@@ -21,7 +22,13 @@ CN_MODEL = os.environ.get("SD_WEBUI_CONTROLNET_MODEL", "control_v11p_sd15_rand")
 def webui():
     import requests
 
+    from urllib3.util.retry import Retry
+
     session = requests.Session()
+    # A kept-alive connection the server has just closed answers a reset
+    # (seen on Forge, whose server closes idle ones sooner); a GET is sent again.
+    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=Retry(
+        total=2, connect=2, read=2, allowed_methods={"GET"}, raise_on_status=False)))
 
     class Client:
         url = URL
@@ -30,7 +37,42 @@ def webui():
             return session.get(URL + path, timeout=600, **kw)
 
         def post(self, path, json=None, **kw):
-            return session.post(URL + path, json=json, timeout=1200, **kw)
+            if self.forge and path in ("/sdapi/v1/txt2img", "/sdapi/v1/img2img") and isinstance(json, dict):
+                json = forge_api_workarounds(json)
+            r = session.post(URL + path, json=json, timeout=1200, **kw)
+            if self.forge and r.status_code >= 400:
+                # Forge runs its API without A1111's error middleware: for an
+                # error raised in a route (a 422 from a script hook too) the
+                # server answers, re-raises, and then drops the connection,
+                # so the next request must not reuse it.
+                session.close()
+            return r
+
+        @functools.cached_property
+        def forge(self):
+            """True on Forge: the extension's status names the WebUI it runs in."""
+            return self.get("/animatediff/v1/status").json().get("webui") == "Forge"
+
+        def skip_on_forge(self, why):
+            if self.forge:
+                pytest.skip(f"not on Forge: {why}")
+
+        def skip_on_a1111(self, why):
+            if not self.forge:
+                pytest.skip(f"not on AUTOMATIC1111: {why}")
+
+        def flags(self):
+            """The WebUI's paths and flags. Forge main cannot answer
+            /sdapi/v1/cmd-flags (its response model wants `port` as a string:
+            a 500, then a reset connection), so there the folders are derived
+            from a checkpoint's path, which the harness keeps in
+            models/Stable-diffusion."""
+            if not self.forge:
+                return self.get("/sdapi/v1/cmd-flags").json()
+            checkpoint = self.get("/sdapi/v1/sd-models").json()[0]["filename"]
+            root = os.path.dirname(os.path.dirname(os.path.dirname(checkpoint)))
+            return {"data_dir": root, "lora_dir": os.path.join(root, "models", "Lora"),
+                    "ui_settings_file": os.path.join(root, "config.json")}
 
         def options(self):
             return self.get("/sdapi/v1/options").json()
@@ -40,6 +82,21 @@ def webui():
             assert r.status_code == 200, r.text
 
     return Client()
+
+
+def forge_api_workarounds(payload):
+    """Fields a request to Forge main needs for reasons of Forge's own, with no
+    extension installed (each reproduced there with a plain request):
+    - hires fix: without `hr_additional_modules` its `sample()` fails with
+      "argument of type 'NoneType' is not iterable";
+    - `infotext`: unless the request sets `styles`, applying any infotext fails
+      with "isinstance() argument 2 cannot be a parameterized generic"."""
+    payload = dict(payload)
+    if payload.get("enable_hr"):
+        payload.setdefault("hr_additional_modules", ["Use same choices"])
+    if "infotext" in payload:
+        payload.setdefault("styles", [])
+    return payload
 
 
 class MotionModules(dict):
@@ -76,7 +133,7 @@ def motion_modules(webui, tmp_path_factory):
 @pytest.fixture(scope="session")
 def loras(webui):
     """Random motion LoRAs and v3 adapters in both namings, in the WebUI's Lora
-    folder (read from /sdapi/v1/cmd-flags) for the session. Values are
+    folder (read from the WebUI's flags) for the session. Values are
     fp16-exact, so an official fp32 file and its fp16 re-save hold the same
     numbers."""
     import torch
@@ -85,7 +142,7 @@ def loras(webui):
     from motion_module.synthetic import random_lora
     from webui_loras import LORA_FILES
 
-    folder = webui.get("/sdapi/v1/cmd-flags").json()["lora_dir"]
+    folder = webui.flags()["lora_dir"]
     os.makedirs(folder, exist_ok=True)
     paths = []
     for name, (what, naming, rank) in LORA_FILES.items():
@@ -110,7 +167,8 @@ def loras(webui):
 
 @pytest.fixture(scope="session")
 def controlnet(webui, motion_modules):
-    """sd-webui-controlnet and its random model (SD_WEBUI_CONTROLNET_MODEL), or a skip."""
+    """The WebUI's ControlNet (sd-webui-controlnet, or Forge's built-in) and its
+    random model (SD_WEBUI_CONTROLNET_MODEL), or a skip."""
     r = webui.get("/controlnet/model_list")
     if r.status_code != 200:
         pytest.skip("sd-webui-controlnet is not installed in this WebUI")
@@ -118,5 +176,7 @@ def controlnet(webui, motion_modules):
     match = [m for m in models if m.split(" [")[0] == CN_MODEL]
     if not match:
         pytest.skip(f"ControlNet model {CN_MODEL} is not installed (see make_controlnet_model.py)")
+    if webui.forge:  # the built-in: no version route, and its pass-through preprocessor is "None"
+        return {"model": match[0], "version": None, "module": "None"}
     version = webui.get("/controlnet/version").json().get("version")
-    return {"model": match[0], "version": version}
+    return {"model": match[0], "version": version, "module": "none"}

@@ -7,10 +7,12 @@ Run with the harness WebUI's Python, from its folder (nothing is downloaded):
       PYTHONPATH=repositories/generative-models ../venv/bin/python \\
       /path/to/extension/tests/webui/make_sdxl_checkpoint.py models/Stable-diffusion/rand_sdxl_small
 
-It writes NAME.yaml (the WebUI uses a config beside a checkpoint of the same
-name): sd_xl_base.yaml with transformer_depth [0, 1, 1] instead of
-[1, 2, 10], so the UNet keeps SDXL's levels, widths and context (what the
-motion modules are injected into) at a quarter of the size; and
+It writes NAME.yaml (A1111 uses a config beside a checkpoint of the same
+name): sd_xl_base.yaml with transformer_depth [0, 1, 2] instead of
+[0, 2, 10], so the UNet keeps SDXL's levels, widths and context (what the
+motion modules are injected into) at a fraction of the size. Those are
+Segmind Vega's depths, which Forge (no config files: it guesses the model
+from its tensors) recognises as an SDXL model; and
 NAME.safetensors: that model with random weights in fp16 (about 2.9 GiB; the
 build peaks at about 6.3 GiB of RAM). The text encoders are built from their
 configs; OpenCLIP's vision tower, which SDXL discards, is made tiny.
@@ -42,7 +44,7 @@ def main(name, seed=0):
 
     base = os.path.join("repositories", "generative-models", "configs", "inference", "sd_xl_base.yaml")
     config = OmegaConf.load(base)
-    config.model.params.network_config.params.transformer_depth = [0, 1, 1]
+    config.model.params.network_config.params.transformer_depth = [0, 1, 2]
     OmegaConf.save(config, name + ".yaml")
     # Building only (the WebUI makes the same two changes when it loads a model).
     config.model.params.first_stage_config.params.ddconfig.attn_type = "vanilla"

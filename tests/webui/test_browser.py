@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(not URL or bool(MISSING), reason="needs SD_WEBUI
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(webui):
+    webui.skip_on_forge("these tests drive A1111's Gradio 3 page; Forge's UI is Gradio 4")
     with chromium(1400, 3000) as driver:
         driver.get(URL)
         yield driver
@@ -243,6 +244,20 @@ def test_batch_count_2_gives_two_players(browser, motion_modules, served_outputs
     _set_up_generation(browser, "txt2img", motion_modules["v2"], batch_count=2)
     videos = _generate(browser, "txt2img")
     _check_players(browser, "txt2img", videos, 2)
+
+
+def test_xyz_grid_gives_a_player_per_cell(browser, motion_modules, served_outputs):
+    # X/Y/Z plot over two seeds: each cell is a video of its own, and each gets a player.
+    _set_up_generation(browser, "txt2img", motion_modules["v2"])
+    scripts = "tab_txt2img #script_list"
+    _choose(browser, scripts, "X/Y/Z plot")
+    try:
+        values = "#script_txt2img_xyz_plot_x_values"
+        _set_value(browser, f"{values} textarea, {values} input", "1,2")  # X type is Seed by default
+        videos = _generate(browser, "txt2img")
+        _check_players(browser, "txt2img", videos, 2)
+    finally:
+        _choose(browser, scripts, "None")
 
 
 def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules, served_outputs):

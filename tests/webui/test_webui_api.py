@@ -287,6 +287,30 @@ def test_checkpoint_switch_in_the_same_request(webui, motion_modules, baseline):
     assert plain_images(webui) == baseline
 
 
+def test_hires_fix_with_another_checkpoint(webui, motion_modules, baseline):
+    """A1111 loads the hires checkpoint's weights into the same UNet, which
+    keeps the motion module: a video, hires frames included. Forge loads
+    another model inside the sampling, whose hires pass would run without the
+    motion module: refused before the run, with 422 naming the field."""
+    ckpt_b = os.environ.get("SD_WEBUI_CKPT_B", "rand_sd15_b")
+    names = [m["title"] for m in webui.get("/sdapi/v1/sd-models").json()]
+    other = next((n for n in names if ckpt_b in n), None)
+    if other is None:
+        pytest.skip(f"no second checkpoint named {ckpt_b}")
+    payload = dict(enable_hr=True, hr_scale=1.5, hr_upscaler="Latent", hr_second_pass_steps=1, denoising_strength=0.5,
+                   hr_checkpoint_name=other, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
+    if webui.forge:
+        out = run(webui, expect=422, **payload)
+        assert "'hr_checkpoint_name' must be 'Use same checkpoint'" in out["detail"], out
+        assert "images" not in out
+    else:
+        out = run(webui, **payload)
+        frames, _, _ = gif_frames(decode(out["images"][0]))
+        assert len(frames) == FRAMES and frames[0].shape == (96, 96, 3)
+        assert "Hires checkpoint" in json.loads(out["info"])["infotexts"][0]
+    assert plain_images(webui) == baseline
+
+
 def frames_of(webui, motion_modules, **payload):
     out = run(webui, alwayson_scripts=ad(model=motion_modules["v1"], format=["GIF", "Frame"]), **payload)
     return [np.asarray(Image.open(io.BytesIO(decode(x))).convert("RGB"), dtype=np.float32)
@@ -356,7 +380,7 @@ def test_infotext_round_trip_restores_every_field(webui, motion_modules):
 
 def test_the_s3_secret_key_is_never_answered(webui, motion_modules):
     secret = "wJalrXUtnFEMI-K7MDENG-test-secret"
-    settings_file = webui.get("/sdapi/v1/cmd-flags").json()["ui_settings_file"]
+    settings_file = webui.flags()["ui_settings_file"]
     try:
         webui.set_options(animatediff_s3_secret_key=secret)
         r = webui.get("/sdapi/v1/options")

@@ -1,11 +1,12 @@
-"""Video-to-video with the real sd-webui-controlnet (v1.1.455) in a real WebUI.
+"""Video-to-video with a real ControlNet in a real WebUI: sd-webui-controlnet
+(v1.1.455) on A1111, the built-in sd_forge_controlnet on Forge.
 
 Skipped unless SD_WEBUI_URL is set. The tests that take the `controlnet`
 fixture are skipped unless the WebUI lists the ControlNet model named by
 SD_WEBUI_CONTROLNET_MODEL (default control_v11p_sd15_rand: a
 random-weight ControlNet v1.1 SD1.5 model, built by make_controlnet_model.py
 with its zero convolutions re-randomised so that the hint acts). Preprocessor
-"none" passes the control frames through unchanged.
+"none" ("None" on Forge) passes the control frames through unchanged.
 
 The WebUI must run on this machine: the tests write frame folders and videos
 into temporary folders and send their paths.
@@ -49,8 +50,14 @@ def _write_frames(folder, count, changed=None):
 
 
 def unit(controlnet, **fields):
-    return {"enabled": True, "module": "none", "model": controlnet["model"], "weight": 2.0,
+    return {"enabled": True, "module": controlnet["module"], "model": controlnet["model"], "weight": 2.0,
             "save_detected_map": False, **fields}
+
+
+def own_folder(webui, controlnet, folder, **fields):
+    """A unit reading its own frames folder, in the fields of this WebUI's ControlNet."""
+    batch = {"batch_image_dir": folder} if webui.forge else {"batch_images": folder}
+    return unit(controlnet, input_mode="batch", **batch, **fields)
 
 
 def txt2img(webui, ad_args, units=(), expect=200, **payload):
@@ -119,12 +126,13 @@ def test_the_shortest_folder_caps_the_frames(webui, motion_modules, controlnet, 
     video = _write_frames(tmp_path / "video", 12)
     own = _write_frames(tmp_path / "own", 9)
     out = txt2img(webui, {"model": motion_modules["v2"], "video_path": video, "format": ["GIF"]},
-                  [unit(controlnet), unit(controlnet, input_mode="batch", batch_images=own)])
+                  [unit(controlnet), own_folder(webui, controlnet, own)])
     assert gif_frame_count(out) == 9
 
 
 def test_controlnet_keyframes_place_images_on_their_frames(webui, motion_modules, controlnet, tmp_path):
     # ControlNet's own `keyframe:` line: two images for frames 0 and 7, then 0 and 4; no cap to 2 frames.
+    webui.skip_on_forge("Forge's built-in ControlNet reads a folder, with no `keyframe:` lines")
     keys = _write_frames(tmp_path / "keys", 2)
     ad_args = {"model": motion_modules["v2"], "video_length": 8, "format": ["GIF", "Frame"]}
     runs = [frames_of(txt2img(webui, ad_args, [unit(controlnet, input_mode="batch",
@@ -136,6 +144,7 @@ def test_controlnet_keyframes_place_images_on_their_frames(webui, motion_modules
 
 
 def test_sparsectrl_runs_with_this_extensions_temporal_layers(webui, motion_modules, controlnet, before, tmp_path):
+    webui.skip_on_forge("Forge's built-in ControlNet has no SparseCtrl (no file of it names SparseCtrl or AnimateDiff)")
     models = webui.get("/controlnet/model_list", params={"update": "true"}).json().get("model_list", [])
     sparse = [m for m in models if m.startswith("sparsectrl_rgb_sd15_rand")]
     if not sparse:
@@ -202,7 +211,7 @@ def _write_video(path, count):
 
 def test_video_source_file_and_base64_are_decoded_and_removed(webui, motion_modules, controlnet, tmp_path):
     video = _write_video(tmp_path / "clip.mp4", 10)
-    work = os.path.join(webui.get("/sdapi/v1/cmd-flags").json()["data_dir"], "tmp", "animatediff-frames")
+    work = os.path.join(webui.flags()["data_dir"], "tmp", "animatediff-frames")
     ad_args = {"model": motion_modules["v2"], "video_length": 0, "format": ["GIF"]}
     by_path = txt2img(webui, {**ad_args, "video_source": video}, [unit(controlnet)])
     with open(video, "rb") as f:
@@ -218,7 +227,7 @@ def test_interrupted_v2v_removes_its_frames_and_leaves_no_trace(webui, motion_mo
     import time
 
     video = _write_video(tmp_path / "clip.mp4", 8)
-    work = os.path.join(webui.get("/sdapi/v1/cmd-flags").json()["data_dir"], "tmp", "animatediff-frames")
+    work = os.path.join(webui.flags()["data_dir"], "tmp", "animatediff-frames")
     result = {}
 
     def long_run():

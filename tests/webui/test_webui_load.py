@@ -82,7 +82,7 @@ def test_two_clients_at_once_get_their_own_videos(webui, motion_modules, figures
     import uuid
 
     tag = f"twin{uuid.uuid4().hex[:6]}"
-    outputs = os.path.join(webui.get("/sdapi/v1/cmd-flags").json()["data_dir"], "outputs", "txt2img-images",
+    outputs = os.path.join(webui.flags()["data_dir"], "outputs", "txt2img-images",
                            "AnimateDiff")
     results = {}
 

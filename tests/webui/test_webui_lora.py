@@ -111,7 +111,7 @@ def test_motion_scale(webui, motion_modules):
 @pytest.fixture
 def lora_file(webui):
     """Write one more file into the WebUI's Lora folder for a test."""
-    folder = webui.get("/sdapi/v1/cmd-flags").json()["lora_dir"]
+    folder = webui.flags()["lora_dir"]
     written = []
 
     def write(name, data):
@@ -123,7 +123,9 @@ def lora_file(webui):
 
     yield folder, write
     for path in written:
-        os.remove(path)
+        for moved in (path, path + ".corrupted"):  # Forge renames a file its loader cannot read
+            if os.path.exists(moved):
+                os.remove(moved)
     webui.post("/sdapi/v1/refresh-loras")
 
 
@@ -170,8 +172,10 @@ def test_incomplete_motion_lora_is_refused_with_422(webui, motion_modules, loras
 
 def test_official_adapter_with_layers_the_checkpoint_lacks_is_not_applied(webui, motion_modules, loras, lora_file):
     """An official v3 adapter naming a layer this checkpoint does not have:
-    the adapter is left out as a whole (and the WebUI log says why), the run
-    goes on as without it."""
+    on A1111 the adapter is left out as a whole (and the WebUI log says why),
+    the run goes on as without it. Forge's built-in Lora applies the official
+    file itself and, as for any LoRA, applies the layers that exist and lists
+    the others in its log."""
     import torch
 
     from motion_module.synthetic import random_lora
@@ -187,4 +191,5 @@ def test_official_adapter_with_layers_the_checkpoint_lacks_is_not_applied(webui,
     _, plain, _ = video(webui, motion_modules, kind="v3")
     _, tagged, infotext = video(webui, motion_modules, "a cat <lora:adtest_v3_adapter_extra:1>", kind="v3")
     _, working, _ = video(webui, motion_modules, f"a cat <lora:{ADAPTER}:1>", kind="v3")
-    assert same(tagged, plain) and not same(working, plain)
+    assert not same(working, plain)
+    assert not same(tagged, plain) if webui.forge else same(tagged, plain)

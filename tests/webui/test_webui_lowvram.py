@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(not URL, reason="SD_WEBUI_URL is not set")
 
 @pytest.fixture(scope="module")
 def low_vram_flag(webui):
-    flags = webui.get("/sdapi/v1/cmd-flags").json()
+    flags = webui.flags()
     flag = "lowvram" if flags.get("lowvram") else "medvram" if flags.get("medvram") else None
     if flag is None:
         pytest.skip("the WebUI was started without --lowvram or --medvram")

@@ -109,4 +109,4 @@ def test_step_cache_on_sdxl_and_its_depth_limit(webui, sdxl):
                                               "script_args": [depth_axis, "8", [], 0, "", [], 0, "", [], True, False,
                                                               False, False, False, False, False, 0, True]})
     assert r.status_code == 422, r.text[:500]
-    assert "between 0 and 7 for an SDXL checkpoint, got 8" in r.json()["errors"] and "images" not in r.json()
+    assert "between 0 and 7 for an SDXL checkpoint, got 8" in r.json()["detail"] and "images" not in r.json()

@@ -1,0 +1,176 @@
+"""The WebUI the extension runs in: AUTOMATIC1111 (v1.6–v1.10) or Forge
+(`main`, the 2024 rewrite on A1111 1.10.1), and the few things that differ.
+
+Both share the script API, the processing objects, the samplers' callbacks
+and ldm's UNet layout, so the rest of the glue is shared. They differ in where
+the UNet is, how the noise schedule is stored, which device and dtype the UNet
+computes in, and whether a checkpoint is loaded. Forge is told by its
+`modules_forge` package, which its webui.py imports before any extension
+loads; nothing of Forge's is imported on A1111, nor of A1111's ldm on Forge.
+"""
+
+import contextlib
+import importlib.util
+import os
+import sys
+
+import torch
+from modules import devices, sd_models, shared
+
+
+def _is_forge() -> bool:
+    if "modules_forge" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("modules_forge") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+IS_FORGE = _is_forge()
+NAME = "Forge" if IS_FORGE else "AUTOMATIC1111"
+
+
+def loaded_model():
+    """The loaded checkpoint's model, or None before one is loaded. Never
+    `shared.sd_model`, whose reading loads the checkpoint. Forge holds a
+    placeholder (FakeInitialModel) until its first load."""
+    model = sd_models.model_data.sd_model
+    if model is None or type(model).__name__ == "FakeInitialModel":
+        return None
+    return model
+
+
+def next_checkpoint_file():
+    """The checkpoint file the next generation runs on, where that is not the
+    loaded one: Forge loads a checkpoint chosen in the settings at the start
+    of the next generation, not when it is chosen. None on A1111 (it loads at
+    once), or when not known."""
+    if not IS_FORGE:
+        return None
+    info = getattr(sd_models.model_data, "forge_loading_parameters", {}).get("checkpoint_info")
+    return getattr(info, "filename", None)
+
+
+def hires_model_change(p):
+    """The request field that makes Forge load another model for the hires
+    pass, or None (asked in process(), when p.sd_model is final). Forge does that inside the sampling, after the first pass,
+    so the hires pass would run on a UNet without the motion module. (A1111
+    loads another checkpoint's weights into the same UNet, which keeps it.)"""
+    if not IS_FORGE or not getattr(p, "enable_hr", False):
+        return None
+    name = getattr(p, "hr_checkpoint_name", None)
+    if name and name != "Use same checkpoint":
+        wanted = sd_models.get_closet_checkpoint_match(name)
+        current = getattr(p.sd_model, "sd_checkpoint_info", None)
+        if wanted is None or current is None or wanted.filename != current.filename:
+            return "hr_checkpoint_name"
+    modules = getattr(p, "hr_additional_modules", None)
+    if isinstance(modules, list) and "Use same choices" not in modules:
+        from modules_forge import main_entry
+
+        chosen = sorted(main_entry.module_list[os.path.basename(m)] for m in modules
+                        if os.path.basename(m) in main_entry.module_list)
+        if chosen != sorted(shared.opts.data.get("forge_additional_modules", [])):
+            return "hr_additional_modules"
+    return None
+
+
+def unet_of(sd_model):
+    """The checkpoint's UNet module (ldm's layout on both), or None. On Forge
+    every patcher clone of a batch shares this one module."""
+    if sd_model is None:
+        return None
+    if IS_FORGE:
+        patcher = getattr(getattr(sd_model, "forge_objects_original", None), "unet", None)
+        return getattr(getattr(patcher, "model", None), "diffusion_model", None)
+    return getattr(getattr(sd_model, "model", None), "diffusion_model", None)
+
+
+def module_placement(sd_model):
+    """(device, dtype, fp8, low_vram) for the motion module: where and in what
+    the UNet computes. A1111's --lowvram/--medvram move UNet blocks to the GPU
+    as they run, so the module waits on the CPU and goes along (low_vram)."""
+    if IS_FORGE:
+        k_model = sd_model.forge_objects_original.unet.model
+        patcher = sd_model.forge_objects_original.unet
+        return patcher.load_device, k_model.computation_dtype, False, False
+    low_vram = bool(getattr(sd_model, "lowvram", False))
+    # The WebUI's FP8 weight option (devices.fp8) applies to our Linear layers too.
+    return (devices.cpu if low_vram else devices.device, devices.dtype_unet, bool(getattr(devices, "fp8", False)),
+            low_vram)
+
+
+@contextlib.contextmanager
+def noise_schedule(sd_model, alphas_cumprod: torch.Tensor):
+    """The motion module's training schedule while sampling, the checkpoint's
+    after, also after an error. The WebUI's own schedule options (zero
+    terminal SNR, A1111's downcast) stay on top of it."""
+    apply, restore = (_forge_schedule if IS_FORGE else _a1111_schedule)(sd_model, alphas_cumprod)
+    try:
+        apply()
+        yield
+    finally:
+        restore()
+
+
+def terminal_alpha(sd_model) -> float:
+    """ᾱ at the schedule's last timestep, as sampling uses it now (FreeInit
+    noises its latents back to there)."""
+    if IS_FORGE:
+        sigma = sd_model.forge_objects.unet.model.predictor.sigmas[-1].double()
+        return float(1 / (1 + sigma * sigma))
+    return float(sd_model.alphas_cumprod[-1])
+
+
+def _a1111_schedule(sd_model, alphas):
+    """(apply, restore). WebUI >= 1.8 rebuilds alphas_cumprod from
+    alphas_cumprod_original before each sample, so both are set; re-applying
+    its override keeps the user's downcast / zero terminal SNR options on top."""
+    saved = {name: getattr(sd_model, name) for name in ("alphas_cumprod", "alphas_cumprod_original")
+             if hasattr(sd_model, name)}
+
+    def apply():
+        if hasattr(sd_model, "alphas_cumprod_original"):
+            sd_model.alphas_cumprod_original = alphas.to(devices.device)
+            sd_models.apply_alpha_schedule_override(sd_model, None)
+        else:
+            sd_model.alphas_cumprod = alphas.to(devices.device, sd_model.alphas_cumprod.dtype)
+
+    def restore():
+        for name, value in saved.items():
+            setattr(sd_model, name, value)
+
+    return apply, restore
+
+
+def _forge_zero_terminal_snr(sd_model) -> bool:
+    # Forge's processing.py rescales the sigmas around p.sample on this condition.
+    config = getattr(sd_model, "model_config", None)
+    return shared.opts.sd_noise_schedule == "Zero Terminal SNR" or bool(getattr(config, "ztsnr", False))
+
+
+def _forge_schedule(sd_model, alphas):
+    """(apply, restore). Forge keeps the schedule as the predictor's sigmas,
+    read live by its samplers; DDIM/PLMS/UniPC copy sd_model.alphas_cumprod
+    when created (img2img creates its sampler in p.init), so that copy follows."""
+    predictor = sd_model.forge_objects.unet.model.predictor  # held: a reload mid-run swaps sd_model's objects
+    saved_sigmas = predictor.sigmas
+    saved_alphas = vars(sd_model).get("alphas_cumprod")
+
+    def apply():
+        sigmas = ((1 - alphas.double()) / alphas.double()).sqrt().float()
+        if _forge_zero_terminal_snr(sd_model):
+            from backend.modules.k_prediction import rescale_zero_terminal_snr_sigmas
+
+            sigmas = rescale_zero_terminal_snr_sigmas(sigmas)
+        predictor.set_sigmas(sigmas.to(saved_sigmas.device))
+        if saved_alphas is not None:
+            sd_model.alphas_cumprod = (1 / (sigmas * sigmas + 1)).to(saved_alphas.device)
+
+    def restore():
+        predictor.set_sigmas(saved_sigmas)
+        if saved_alphas is not None:
+            sd_model.alphas_cumprod = saved_alphas
+
+    return apply, restore
