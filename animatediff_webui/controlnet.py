@@ -138,8 +138,7 @@ def prepare_units(units, source_frames, mask_folder, video_length):
 
 
 def _read_folder(unit, folder, mask_folder):
-    if host.IS_FORGE:
-        unit.input_mode = _forge_input_mode().BATCH
+    if host.IS_FORGE:  # its input mode is set by the caller, for every unit reading a folder
         unit.batch_image_dir = folder
         if mask_folder and not unit.batch_mask_dir:
             unit.batch_mask_dir = mask_folder
