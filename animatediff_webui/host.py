@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+from typing import NamedTuple
 
 import torch
 from modules import devices, sd_models, shared
@@ -54,9 +55,10 @@ def next_checkpoint_file():
 
 def hires_model_change(p):
     """The request field that makes Forge load another model for the hires
-    pass, or None (asked in process(), when p.sd_model is final). Forge does that inside the sampling, after the first pass,
-    so the hires pass would run on a UNet without the motion module. (A1111
-    loads another checkpoint's weights into the same UNet, which keeps it.)"""
+    pass, or None (asked in process(), when p.sd_model is final). Forge does
+    that inside the sampling, after the first pass, so the hires pass would
+    run on a UNet without the motion module. (A1111 loads another
+    checkpoint's weights into the same UNet, which keeps it.)"""
     if not IS_FORGE or not getattr(p, "enable_hr", False):
         return None
     name = getattr(p, "hr_checkpoint_name", None)
@@ -87,18 +89,22 @@ def unet_of(sd_model):
     return getattr(getattr(sd_model, "model", None), "diffusion_model", None)
 
 
-def module_placement(sd_model):
-    """(device, dtype, fp8, low_vram) for the motion module: where and in what
-    the UNet computes. A1111's --lowvram/--medvram move UNet blocks to the GPU
-    as they run, so the module waits on the CPU and goes along (low_vram)."""
+class Placement(NamedTuple):
+    device: torch.device
+    dtype: torch.dtype
+    fp8: bool
+    low_vram: bool  # A1111's --lowvram/--medvram: the module waits on the CPU and goes along with its block
+
+
+def module_placement(sd_model) -> Placement:
+    """Where and in what the UNet computes, for the motion module."""
     if IS_FORGE:
-        k_model = sd_model.forge_objects_original.unet.model
         patcher = sd_model.forge_objects_original.unet
-        return patcher.load_device, k_model.computation_dtype, False, False
+        return Placement(patcher.load_device, patcher.model.computation_dtype, False, False)
     low_vram = bool(getattr(sd_model, "lowvram", False))
     # The WebUI's FP8 weight option (devices.fp8) applies to our Linear layers too.
-    return (devices.cpu if low_vram else devices.device, devices.dtype_unet, bool(getattr(devices, "fp8", False)),
-            low_vram)
+    return Placement(devices.cpu if low_vram else devices.device, devices.dtype_unet,
+                     bool(getattr(devices, "fp8", False)), low_vram)
 
 
 @contextlib.contextmanager

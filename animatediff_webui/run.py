@@ -126,7 +126,8 @@ def arm(p, run: Run):
                                 "for the hires pass, which would run without the motion module")
     sd_model = p.sd_model
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
-    run.model = models.load(model_path, *host.module_placement(sd_model)[:3])
+    placement = host.module_placement(sd_model)
+    run.model = models.load(model_path, placement.device, placement.dtype, placement.fp8)
     unet = host.unet_of(sd_model)
     if unet is None:
         raise RuntimeError(f"no UNet found in the loaded checkpoint ({type(sd_model).__name__}, {host.NAME})")
@@ -176,7 +177,9 @@ def _relative(path):
 def _sample(p, run: Run, original, *args, **kwargs):
     sd_model = p.sd_model
     unet = host.unet_of(sd_model)
-    if unet is not run.injection.unet:  # Forge reloads the checkpoint for a hires or refiner checkpoint
+    # Forge swaps in another model for another checkpoint; its hires one is refused in arm(), anything
+    # else that swaps the model between process() and sampling fails here, not silently without motion.
+    if unet is not run.injection.unet:
         raise RuntimeError("the checkpoint's UNet changed between process() and sampling (a hires fix or refiner "
                            "checkpoint?); AnimateDiff needs one checkpoint for the whole video")
     if mm.remove_any(unet):
@@ -201,7 +204,7 @@ def _sample(p, run: Run, original, *args, **kwargs):
                 loras.remove()
         finally:
             run.injection.remove()
-            if host.module_placement(sd_model)[3]:
+            if host.module_placement(sd_model).low_vram:
                 run.model.to(devices.cpu)  # its last block may have taken it to the GPU (A1111's --lowvram)
 
 
