@@ -4,7 +4,8 @@
 Both share the script API, the processing objects, the samplers' callbacks
 and ldm's UNet layout, so the rest of the glue is shared. They differ in where
 the UNet is, how the noise schedule is stored, which device and dtype the UNet
-computes in, and whether a checkpoint is loaded. Forge is told by its
+computes in, who moves the motion module between devices, whether a checkpoint
+is loaded and which request fields load another model partway. Forge is told by its
 `modules_forge` package, which its webui.py imports before any extension
 loads; nothing of Forge's is imported on A1111, nor of A1111's ldm on Forge.
 """
@@ -53,20 +54,27 @@ def next_checkpoint_file():
     return getattr(info, "filename", None)
 
 
-def hires_model_change(p):
-    """The request field that makes Forge load another model for the hires
-    pass, or None (asked in process(), when p.sd_model is final). Forge does
-    that inside the sampling, after the first pass, so the hires pass would
-    run on a UNet without the motion module. (A1111 loads another
-    checkpoint's weights into the same UNet, which keeps it.)"""
-    if not IS_FORGE or not getattr(p, "enable_hr", False):
+def model_change(p):
+    """(field, allowed value) of the request field that makes Forge load
+    another model partway through the sampling, or None (asked in process(),
+    when p.sd_model is final). The rest of the video would run on a UNet
+    without the motion module. A1111 loads another SD1.5 checkpoint's weights
+    into the same UNet, which keeps it."""
+    if not IS_FORGE:
+        return None
+    current = getattr(p.sd_model, "sd_checkpoint_info", None)
+    refiner = getattr(p, "refiner_checkpoint_info", None)  # set by the WebUI before process()
+    switch_at = getattr(p, "refiner_switch_at", None)
+    if refiner is not None and (switch_at is None or switch_at < 1) and (
+            current is None or refiner.filename != current.filename):
+        return "refiner_checkpoint", "None"
+    if not getattr(p, "enable_hr", False):
         return None
     name = getattr(p, "hr_checkpoint_name", None)
     if name and name != "Use same checkpoint":
         wanted = sd_models.get_closet_checkpoint_match(name)
-        current = getattr(p.sd_model, "sd_checkpoint_info", None)
         if wanted is None or current is None or wanted.filename != current.filename:
-            return "hr_checkpoint_name"
+            return "hr_checkpoint_name", "Use same checkpoint"
     modules = getattr(p, "hr_additional_modules", None)
     if isinstance(modules, list) and "Use same choices" not in modules:
         from modules_forge import main_entry
@@ -74,7 +82,7 @@ def hires_model_change(p):
         chosen = sorted(main_entry.module_list[os.path.basename(m)] for m in modules
                         if os.path.basename(m) in main_entry.module_list)
         if chosen != sorted(shared.opts.data.get("forge_additional_modules", [])):
-            return "hr_additional_modules"
+            return "hr_additional_modules", "Use same choices"
     return None
 
 
@@ -105,6 +113,55 @@ def module_placement(sd_model) -> Placement:
     # The WebUI's FP8 weight option (devices.fp8) applies to our Linear layers too.
     return Placement(devices.cpu if low_vram else devices.device, devices.dtype_unet,
                      bool(getattr(devices, "fp8", False)), low_vram)
+
+
+def bind_for_sampling(sd_model, module: torch.nn.Module) -> None:
+    """Forge (in process_before_every_sampling, on this sampling's UNet
+    patcher): the motion module joins the sampling as an extra model, so
+    Forge's memory manager counts it, moves it to the GPU when sampling starts
+    and may move it out when something else needs the memory. Per sampling:
+    Forge gives each sampling a fresh copy of the patchers. Nothing on A1111."""
+    if not IS_FORGE:
+        return
+    unet = sd_model.forge_objects.unet.clone()  # the shared original keeps no trace of us
+    unet.add_extra_model_patcher_during_sampling(_patcher(module, unet))
+    sd_model.forge_objects.unet = unet
+
+
+def release(module: torch.nn.Module) -> None:
+    """Forge: the memory manager forgets the motion module (before we drop it
+    or move it ourselves; a module it still lists as on the GPU is never moved
+    back). Nothing on A1111."""
+    patcher = vars(module).get("_forge_patcher")
+    if patcher is None:
+        return
+    from backend import memory_management
+
+    memory_management.unload_model_clones(patcher)
+    del module._forge_patcher
+
+
+def is_managed(module) -> bool:
+    """Whether Forge's memory manager lists the module as loaded now."""
+    patcher = vars(module).get("_forge_patcher") if module is not None else None
+    if patcher is None:
+        return False
+    from backend import memory_management
+
+    return any(loaded.model is patcher for loaded in memory_management.current_loaded_models)
+
+
+def _patcher(module, unet):
+    # One patcher per module, kept with it: Forge recognises a loaded model by
+    # its patcher, and treats one nobody else holds as abandoned.
+    patcher = vars(module).get("_forge_patcher")
+    if patcher is None or (patcher.load_device, patcher.offload_device) != (unet.load_device, unet.offload_device):
+        from backend.patcher.base import ModelPatcher
+
+        release(module)
+        patcher = ModelPatcher(module, load_device=unet.load_device, offload_device=unet.offload_device)
+        module._forge_patcher = patcher
+    return patcher
 
 
 @contextlib.contextmanager

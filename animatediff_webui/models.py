@@ -10,7 +10,7 @@ from ..motion_module.errors import MotionModuleError
 from ..motion_module.request.model_files import list_models, resolve_model
 from ..motion_module.probe import probe
 
-from . import settings
+from . import host, settings
 from .log import logger
 
 _cached = {"key": None, "model": None}
@@ -78,7 +78,7 @@ def load(path: str, device, dtype, fp8: bool = False):
     stat = os.stat(path)
     key = (path, stat.st_size, stat.st_mtime_ns, str(device), str(dtype), fp8)
     if _cached["key"] != key:
-        _cached["key"], _cached["model"] = None, None
+        _forget()
         # A failed run can leave its model in a reference cycle; collect it
         # before loading the next one instead of holding both in memory.
         gc.collect()
@@ -100,14 +100,26 @@ def unload(to_cpu_only=False) -> str:
     if to_cpu_only:
         if next(model.parameters()).device.type == "cpu":
             return f"{what} is already on the CPU."
+        host.release(model)
         model.to(devices.cpu)
         _cached["key"] = _cached["key"][:3] + ("cpu",) + _cached["key"][4:]
         devices.torch_gc()
         return f"Moved {what} to the CPU; it goes back to {devices.device} on the next run."
-    _cached["key"], _cached["model"] = None, None
+    _forget()
     gc.collect()
     devices.torch_gc()
     return f"Removed {what} from memory."
+
+
+def _forget():
+    if _cached["model"] is not None:
+        host.release(_cached["model"])
+    _cached["key"], _cached["model"] = None, None
+
+
+def cached():
+    """The cached module, or None."""
+    return _cached["model"]
 
 
 def cached_name():

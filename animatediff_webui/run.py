@@ -119,11 +119,11 @@ def arm(p, run: Run):
     """process(): the checkpoint is final now. Load the module, build the
     injection (which checks that it fits, before anything changes), write the
     infotext, and wrap p.sample."""
-    field = host.hires_model_change(p)
-    if field is not None:
-        same = "Use same checkpoint" if field == "hr_checkpoint_name" else "Use same choices"
-        raise ParamError(field, f"'{field}' must be '{same}' for a video on {host.NAME}: it loads another model "
-                                "for the hires pass, which would run without the motion module")
+    change = host.model_change(p)
+    if change is not None:
+        field, allowed = change
+        raise ParamError(field, f"'{field}' must be '{allowed}' for a video on {host.NAME}: it loads another "
+                                "model partway, which would run without the motion module")
     sd_model = p.sd_model
     model_path = models.resolve(run.params.model, bool(getattr(sd_model, "is_sdxl", False)))
     placement = host.module_placement(sd_model)
@@ -147,6 +147,12 @@ def arm(p, run: Run):
         params, run.resolved, mm_hash=run.model.sha256, schedule=schedule_for(run.model).label,
         is_img2img=run.is_img2img)
     p.sample = functools.partial(_sample, p, run, p.sample)
+
+
+def bind_for_sampling(p, run: Run):
+    """Forge, before each sampling (the first pass, each FreeInit iteration,
+    the hires pass): its memory manager takes the motion module along."""
+    host.bind_for_sampling(p.sd_model, run.model)
 
 
 def _around_call(p, control):
@@ -177,8 +183,8 @@ def _relative(path):
 def _sample(p, run: Run, original, *args, **kwargs):
     sd_model = p.sd_model
     unet = host.unet_of(sd_model)
-    # Forge swaps in another model for another checkpoint; its hires one is refused in arm(), anything
-    # else that swaps the model between process() and sampling fails here, not silently without motion.
+    # Forge swaps in another model for another checkpoint; its hires and refiner ones are refused in arm(),
+    # anything else that swaps the model between process() and sampling fails here, not silently without motion.
     if unet is not run.injection.unet:
         raise RuntimeError("the checkpoint's UNet changed between process() and sampling (a hires fix or refiner "
                            "checkpoint?); AnimateDiff needs one checkpoint for the whole video")

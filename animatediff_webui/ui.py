@@ -93,7 +93,9 @@ def _component(name, spec, tab):
 
 def _model_dropdown(tab):
     choices = models.available(_sd_is_xl())
-    model = gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=P.SPECS["model"].label,
+    # A str even before any file is there: the WebUI's paste converts a pasted name to the type of the
+    # initial value, and gives up on None. "" runs the first file, as over the API.
+    model = gr.Dropdown(choices=choices, value=choices[0] if choices else "", label=P.SPECS["model"].label,
                         type="value", elem_id=_elem(tab, P.SPECS["model"].elem_suffix("model")))
     refresh = ToolButton(value=REFRESH, elem_id=_elem(tab, "motion-module-refresh"))
     refresh.click(_model_choices, inputs=[], outputs=[model])

@@ -183,6 +183,10 @@ class AppliedLoras:
     def remove(self) -> None:
         for module, original, patched in reversed(self.swapped):
             if module.weight is patched:
+                if (original.device, original.dtype) != (patched.device, patched.dtype):
+                    # The module moved while patched (Forge's memory manager moves it at
+                    # the start of sampling): the original follows it.
+                    original.data = original.data.to(patched.device, patched.dtype)
                 module.weight = original
         self.swapped.clear()
 

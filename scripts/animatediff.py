@@ -100,6 +100,13 @@ class AnimateDiffScript(scripts.Script):
         # Also without AnimateDiff: the official v3 adapter works like its re-saved twin.
         motion_lora.fill_official_adapters()
 
+    @guard.hook("process_before_every_sampling")
+    def process_before_every_sampling(self, p, *args, **kwargs):
+        # Forge's hook (A1111 has none), inside p.sample, on each sampling's fresh UNet patcher.
+        current = run.get(p)
+        if current is not None and current.model is not None:
+            run.bind_for_sampling(p, current)
+
     @guard.hook("before_process_batch")
     def before_process_batch(self, p, *args, **kwargs):
         current = run.get(p)

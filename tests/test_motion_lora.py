@@ -146,6 +146,20 @@ def test_applied_weights_equal_w_plus_m_up_down_and_removal_is_exact():
     assert {n: id(p) for n, p in model.named_parameters()} == params_before
 
 
+def test_removal_follows_a_module_moved_while_patched():
+    # Forge's memory manager moves the module (.to) at the start of sampling, after the LoRA
+    # went on; a dtype move stands in for a device move on a CPU-only machine.
+    model = random_model("v2", channels=SMALL)
+    before = weights(model)
+    lora = parse_lora(random_lora("motion", rank=4, channels=SMALL, seed=3))
+    with apply_motion_loras(model, [("x", lora, 1.0)]) as applied:
+        assert applied.swapped
+        model.to(torch.float64)
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
+    after = weights(model)
+    assert all(torch.equal(after[k], before[k].double()) for k in before)
+
+
 def test_both_namings_give_identical_weights():
     results = []
     for naming in ("official", "a1111"):

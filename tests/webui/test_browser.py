@@ -20,7 +20,6 @@ pytestmark = pytest.mark.skipif(not URL or bool(MISSING), reason="needs SD_WEBUI
 
 @pytest.fixture(scope="module")
 def browser(webui):
-    webui.skip_on_forge("these tests drive A1111's Gradio 3 page; Forge's UI is Gradio 4")
     with chromium(1400, 3000) as driver:
         driver.get(URL)
         yield driver
@@ -154,14 +153,29 @@ def _formats(driver, elem_id, wanted):
 
 
 def _choose(driver, elem_id, value):
-    """A gradio 3 dropdown: open it (which also lists the motion modules again) and pick `value`."""
+    """A dropdown: open it (which also lists the motion modules again) and pick `value`. Its options
+    carry the value in data-value (gradio 3, A1111) or aria-label (gradio 4, Forge)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
-    box.click()
-    option = _wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, f'#{elem_id} li[data-value="{value}"]'))
-    option.click()
-    _wait(driver, lambda d: box.get_attribute("value") == value)
+    css = f'#{elem_id} li[data-value="{value}"], #{elem_id} li[aria-label="{value}"]'
+
+    def picked(d):
+        try:
+            box = d.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
+            if box.get_attribute("value") == value:
+                return True
+            options = d.find_elements(By.CSS_SELECTOR, css)
+            if options:
+                options[0].click()
+            else:  # open it again: gradio 3 shows choices that came in while it was open only on the next opening
+                d.execute_script("arguments[0].blur();", box)
+                box.click()
+        except StaleElementReferenceException:
+            pass  # the list was drawn again: its choices came back from the server
+        return False
+
+    _wait(driver, picked)
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +286,43 @@ def test_send_to_img2img_and_img2img_plays_too(browser, shots, motion_modules, s
     _check_players(browser, "img2img", videos, 1)
     browser.find_element(By.ID, "animatediff-img2img-player").screenshot(os.path.join(shots, "player-img2img.png"))
 
+
+
+def _number(driver, elem_id):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=number]").get_attribute("value")
+
+
+def test_paste_reads_a_videos_infotext_into_the_accordion(browser, webui, shots, motion_modules):
+    """The WebUI's paste button (↙) with an AnimateDiff video's infotext, as the API wrote it, in the
+    prompt box: the accordion takes the video's settings (last: it leaves them set)."""
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    args = {"enable": True, "model": motion_modules["v1"], "video_length": 12, "fps": 6, "motion_scale": 1.25,
+            "format": ["GIF"]}
+    r = webui.post("/sdapi/v1/txt2img", json={"prompt": "a cat", "negative_prompt": "a dog", "steps": 2,
+                                              "width": 64, "height": 64, "seed": 5, "sampler_name": "Euler",
+                                              "alwayson_scripts": {"AnimateDiff": {"args": [args]}}})
+    assert r.status_code == 200, r.text[:500]
+    infotext = json.loads(r.json()["info"])["infotexts"][0]
+    assert "AnimateDiff: " in infotext
+    ad = "animatediff-txt2img"
+    _open_accordion(browser, "txt2img")
+    _check(browser, f"#{ad}-enable input[type=checkbox]", False)
+    _choose(browser, f"{ad}-motion-module", motion_modules["v2"])
+    for name, value in (("video-length", 16), ("fps", 8), ("motion-scale", 1)):
+        _set_value(browser, f"#{ad}-{name} input[type=number]", value)
+    _type_prompt(browser, browser.find_element(By.CSS_SELECTOR, "#txt2img_prompt textarea"), infotext)
+    browser.find_element(By.CSS_SELECTOR, "#txt2img_tools #paste, #tab_txt2img #paste").click()
+    enable = browser.find_element(By.CSS_SELECTOR, f"#{ad}-enable input[type=checkbox]")
+    _wait(browser, lambda d: _number(d, f"{ad}-video-length") == "12", timeout=30)
+    assert _number(browser, f"{ad}-fps") == "6"
+    assert float(_number(browser, f"{ad}-motion-scale")) == 1.25
+    assert enable.is_selected()
+    model = browser.find_element(By.CSS_SELECTOR, f"#{ad}-motion-module input").get_attribute("value")
+    assert model == motion_modules["v1"]
+    assert browser.find_element(By.CSS_SELECTOR, "#txt2img_prompt textarea").get_attribute("value") == "a cat"
+    _open_accordion(browser, "txt2img").screenshot(os.path.join(shots, "pasted-infotext.png"))

@@ -292,11 +292,7 @@ def test_hires_fix_with_another_checkpoint(webui, motion_modules, baseline):
     keeps the motion module: a video, hires frames included. Forge loads
     another model inside the sampling, whose hires pass would run without the
     motion module: refused before the run, with 422 naming the field."""
-    ckpt_b = os.environ.get("SD_WEBUI_CKPT_B", "rand_sd15_b")
-    names = [m["title"] for m in webui.get("/sdapi/v1/sd-models").json()]
-    other = next((n for n in names if ckpt_b in n), None)
-    if other is None:
-        pytest.skip(f"no second checkpoint named {ckpt_b}")
+    other = other_checkpoint(webui)
     payload = dict(enable_hr=True, hr_scale=1.5, hr_upscaler="Latent", hr_second_pass_steps=1, denoising_strength=0.5,
                    hr_checkpoint_name=other, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
     if webui.forge:
@@ -309,6 +305,35 @@ def test_hires_fix_with_another_checkpoint(webui, motion_modules, baseline):
         assert len(frames) == FRAMES and frames[0].shape == (96, 96, 3)
         assert "Hires checkpoint" in json.loads(out["info"])["infotexts"][0]
     assert plain_images(webui) == baseline
+
+
+def test_refiner_with_another_checkpoint(webui, motion_modules, baseline):
+    """The refiner switches checkpoints partway through the sampling. A1111
+    loads the SD1.5 refiner's weights into the same UNet, which keeps the
+    motion module: a video. Forge loads another model there, which would
+    make the rest of the video without the motion module: refused."""
+    payload = dict(refiner_checkpoint=other_checkpoint(webui), refiner_switch_at=0.5,
+                   alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
+    if webui.forge:
+        out = run(webui, expect=422, **payload)
+        assert "'refiner_checkpoint' must be 'None'" in out["detail"], out
+        assert "images" not in out
+    else:
+        out = run(webui, **payload)
+        frames, _, _ = gif_frames(decode(out["images"][0]))
+        assert len(frames) == FRAMES
+        assert "Refiner: " in json.loads(out["info"])["infotexts"][0]
+    assert plain_images(webui) == baseline
+
+
+def other_checkpoint(webui):
+    """The harness's second SD1.5 checkpoint (SD_WEBUI_CKPT_B), by its title."""
+    ckpt_b = os.environ.get("SD_WEBUI_CKPT_B", "rand_sd15_b")
+    names = [m["title"] for m in webui.get("/sdapi/v1/sd-models").json()]
+    other = next((n for n in names if ckpt_b in n), None)
+    if other is None:
+        pytest.skip(f"no second checkpoint named {ckpt_b}")
+    return other
 
 
 def frames_of(webui, motion_modules, **payload):

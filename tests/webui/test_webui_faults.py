@@ -34,8 +34,8 @@ BASE = {"prompt": "a cat", "negative_prompt": "a dog", "steps": 2, "width": 64, 
         "seed": 4321, "sampler_name": "Euler", "cfg_scale": 7}
 FRAMES = 12  # over the context of 8: the faults land inside context windows
 counts = {"faults": 0, "runs": 0}
-HOOKS = ("before_process", "process", "after_extra_networks_activate", "before_process_batch", "postprocess_batch",
-         "postprocess", "on_cfg_denoiser")
+HOOKS = ("before_process", "process", "after_extra_networks_activate", "process_before_every_sampling",
+         "before_process_batch", "postprocess_batch", "postprocess", "on_cfg_denoiser")
 CAUSES = {"raise": "RuntimeError", "attribute": "AttributeError", "oom": "OutOfMemoryError"}
 hook_faults = []  # (hook, action, HTTP status, files written, what the answer said)
 
@@ -285,6 +285,8 @@ def test_error_in_a_hook_fails_the_generation(webui, motion_modules, before, fau
     postprocess the WebUI has saved its own PNG frames already, so that case
     asks for GIF and MP4 only; on_cfg_denoiser runs the travel code, so that
     case has a travel prompt."""
+    if at == "process_before_every_sampling":
+        webui.skip_on_a1111("process_before_every_sampling is a hook of Forge's")
     prompt = with_lora("0: a cat") + "\n4: a dog" if at == "on_cfg_denoiser" else with_lora()
     formats = ["GIF", "MP4"] if at == "postprocess" else ["GIF", "PNG"]
     faults.arm(at, do)

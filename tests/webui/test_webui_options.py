@@ -154,6 +154,22 @@ def test_unload_route(webui, motion_modules):
     assert len(frames) == 8
 
 
+def test_forge_memory_manager_holds_the_module_while_cached(webui, motion_modules):
+    """Forge: each sampling hands the motion module to Forge's memory manager
+    (an extra model of the UNet's patcher), so Forge counts it and moves it;
+    dropping it takes it off Forge's list first. A1111 has no such manager."""
+    first, _, _ = video(webui, motion_modules)
+    status = webui.get("/animatediff/v1/status").json()
+    assert status["cached_module"] == "random_v2.safetensors"
+    assert status["cached_module_managed_by_forge"] is webui.forge
+    assert webui.post("/animatediff/v1/unload").status_code == 200
+    status = webui.get("/animatediff/v1/status").json()
+    assert status["cached_module"] is None and status["cached_module_managed_by_forge"] is False
+    again, _, _ = video(webui, motion_modules)
+    assert same(again, first)
+    assert webui.get("/animatediff/v1/status").json()["cached_module_managed_by_forge"] is webui.forge
+
+
 def test_cache_reloads_a_module_whose_file_changed(webui, motion_modules, tmp_path):
     from motion_module.synthetic import save_random_checkpoint
 

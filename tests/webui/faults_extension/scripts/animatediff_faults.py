@@ -33,6 +33,7 @@ HOOKS = {
     "before_process": ("animatediff_webui.run", "prepare"),
     "process": ("animatediff_webui.run", "arm"),
     "after_extra_networks_activate": ("animatediff_webui.motion_lora", "fill_official_adapters"),
+    "process_before_every_sampling": ("animatediff_webui.run", "bind_for_sampling"),  # Forge only
     "before_process_batch": ("animatediff_webui.run", "reschedule_noise"),
     "postprocess_batch": ("animatediff_webui.run", "note_batch"),
     "postprocess": ("animatediff_webui.outputs", "write"),
