@@ -295,15 +295,10 @@ def test_hires_fix_with_another_checkpoint(webui, motion_modules, baseline):
     other = other_checkpoint(webui)
     payload = dict(enable_hr=True, hr_scale=1.5, hr_upscaler="Latent", hr_second_pass_steps=1, denoising_strength=0.5,
                    hr_checkpoint_name=other, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
-    if webui.forge:
-        out = run(webui, expect=422, **payload)
-        assert "'hr_checkpoint_name' must be 'Use same checkpoint'" in out["detail"], out
-        assert "images" not in out
-    else:
-        out = run(webui, **payload)
-        frames, _, _ = gif_frames(decode(out["images"][0]))
-        assert len(frames) == FRAMES and frames[0].shape == (96, 96, 3)
-        assert "Hires checkpoint" in json.loads(out["info"])["infotexts"][0]
+    frames = video_on_a1111_refused_on_forge(webui, payload, "'hr_checkpoint_name' must be 'Use same checkpoint'",
+                                             "Hires checkpoint")
+    if frames is not None:
+        assert frames[0].shape == (96, 96, 3)
     assert plain_images(webui) == baseline
 
 
@@ -314,16 +309,24 @@ def test_refiner_with_another_checkpoint(webui, motion_modules, baseline):
     make the rest of the video without the motion module: refused."""
     payload = dict(refiner_checkpoint=other_checkpoint(webui), refiner_switch_at=0.5,
                    alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"]))
+    video_on_a1111_refused_on_forge(webui, payload, "'refiner_checkpoint' must be 'None'", "Refiner: ")
+    assert plain_images(webui) == baseline
+
+
+def video_on_a1111_refused_on_forge(webui, payload, refusal, infotext_entry):
+    """A request that loads another checkpoint partway. A1111: a whole video
+    with `infotext_entry` in its infotext; its GIF frames. Forge: a 422 whose
+    detail holds `refusal`, no images; None."""
     if webui.forge:
         out = run(webui, expect=422, **payload)
-        assert "'refiner_checkpoint' must be 'None'" in out["detail"], out
+        assert refusal in out["detail"], out
         assert "images" not in out
-    else:
-        out = run(webui, **payload)
-        frames, _, _ = gif_frames(decode(out["images"][0]))
-        assert len(frames) == FRAMES
-        assert "Refiner: " in json.loads(out["info"])["infotexts"][0]
-    assert plain_images(webui) == baseline
+        return None
+    out = run(webui, **payload)
+    frames, _, _ = gif_frames(decode(out["images"][0]))
+    assert len(frames) == FRAMES
+    assert infotext_entry in json.loads(out["info"])["infotexts"][0]
+    return frames
 
 
 def other_checkpoint(webui):
