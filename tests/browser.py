@@ -3,6 +3,7 @@ chromium-driver, driven by selenium): the player page and the WebUI's tab."""
 
 import contextlib
 import shutil
+import tempfile
 
 import pytest
 
@@ -17,13 +18,22 @@ def chromium(width, height):
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
+    profile = tempfile.TemporaryDirectory(prefix="animatediff-chromium-")
+    # A fresh profile and no background connections: on a machine with a closed
+    # network Chromium's own update/sync requests are refused, many at a time.
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", f"--user-data-dir={profile.name}",
+                f"--window-size={width},{height}"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
     try:
-        yield driver
+        driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
     finally:
-        driver.quit()
+        profile.cleanup()
 
 
 def wait(driver, condition, timeout, poll=0.5):

@@ -62,6 +62,7 @@ class Site:
         self.states = {}
         self.rules = FileRules(root)
         self.gif = ""
+        self.requests = []  # what the page asked for, to say why a wait failed
 
 
 def _handler(site):
@@ -83,6 +84,7 @@ def _handler(site):
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)
             path = urllib.parse.unquote(url.path)
+            site.requests.append(f"{self.command} {self.path} Range={self.headers.get('Range')}")
             if path == "/":
                 return self._send(200, (PAGE % {"gif": site.gif}).encode(), "text/html")
             if path == "/animatediff_player.js":
@@ -134,6 +136,24 @@ def _wait(driver, condition, timeout=30):
     return wait(driver, condition, timeout, poll=0.1)
 
 
+def _first_video_ready(browser, site, timeout=60):
+    """The player's first video once its metadata is loaded; on a timeout, what the page and server saw."""
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        return _wait(browser, lambda d: d.execute_script(
+            "var v = document.querySelector('#animatediff-txt2img-player video');"
+            "return v && v.readyState >= 1 ? v : null;"), timeout)
+    except TimeoutException:
+        state = browser.execute_script(
+            "var v = document.querySelector('#animatediff-txt2img-player video');"
+            "var p = document.getElementById('animatediff-txt2img-player');"
+            "return {player: p ? p.outerHTML : null, readyState: v && v.readyState,"
+            " networkState: v && v.networkState, error: v && v.error && [v.error.code, v.error.message],"
+            " canPlayMp4: document.createElement('video').canPlayType('video/mp4')};")
+        pytest.fail(f"no playable video after {timeout} s: page {state}; requests {site.requests}")
+
+
 def _players(driver):
     return driver.execute_script(
         "var p = document.getElementById('animatediff-txt2img-player');"
@@ -152,9 +172,7 @@ def test_the_video_plays_under_the_gallery_with_its_downloads(browser, site):
     site.gif = str(paths["GIF"])
     browser.get(site.url)
     _generate(browser, site, "task(one)", paths)
-    video = _wait(browser, lambda d: d.execute_script(
-        "var v = document.querySelector('#animatediff-txt2img-player video');"
-        "return v && v.readyState >= 1 ? v : null;"))
+    video = _first_video_ready(browser, site)
     # placed right after the gallery, which is untouched
     assert browser.execute_script("return document.getElementById('txt2img_gallery_container').nextSibling.id") \
         == "animatediff-txt2img-player"
