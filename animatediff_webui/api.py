@@ -195,6 +195,7 @@ def status():
         "cached_module": models.cached_name(),
         "cached_module_device": str(next(module.parameters()).device) if module is not None else None,
         "cached_module_managed_by_forge": host.is_managed(module),
+        "modules_in_memory": models.in_memory(),
         "unet_injected": bool(unet is not None and is_injected(unet)),
         "decoded_frame_folders": len(os.listdir(work)) if os.path.isdir(work) else 0,
         "callbacks": {name: len(entries) for name, entries in script_callbacks.callback_map.items() if entries},

@@ -4,8 +4,10 @@
 Both share the script API, the processing objects, the samplers' callbacks
 and ldm's UNet layout, so the rest of the glue is shared. They differ in where
 the UNet is, how the noise schedule is stored, which device and dtype the UNet
-computes in, who moves the motion module between devices, whether a checkpoint
-is loaded and which request fields load another model partway. Forge is told by its
+computes in, who moves the motion module between devices, how each model
+evaluation reaches the injection (its forward wrap on A1111, Forge's model
+function wrapper on Forge), whether a checkpoint is loaded and which request
+fields load another model partway. Forge is told by its
 `modules_forge` package, which its webui.py imports before any extension
 loads; nothing of Forge's is imported on A1111, nor of A1111's ldm on Forge.
 """
@@ -31,6 +33,9 @@ def _is_forge() -> bool:
 
 IS_FORGE = _is_forge()
 NAME = "Forge" if IS_FORGE else "AUTOMATIC1111"
+# Forge: bind_for_sampling sends each evaluation to the injection (its model
+# function wrapper); A1111: the injection wraps the UNet's forward itself.
+SENDS_EVALUATIONS = IS_FORGE
 
 
 def loaded_model():
@@ -115,17 +120,68 @@ def module_placement(sd_model) -> Placement:
                      bool(getattr(devices, "fp8", False)), low_vram)
 
 
-def bind_for_sampling(sd_model, module: torch.nn.Module) -> None:
+def bind_for_sampling(sd_model, module: torch.nn.Module, injection):
     """Forge (in process_before_every_sampling, on this sampling's UNet
     patcher): the motion module joins the sampling as an extra model, so
     Forge's memory manager counts it, moves it to the GPU when sampling starts
-    and may move it out when something else needs the memory. Per sampling:
-    Forge gives each sampling a fresh copy of the patchers. Nothing on A1111."""
+    and may move it out when something else needs the memory; and each model
+    evaluation goes through the injection (context windows, step cache,
+    ControlNet hints) as Forge's model function wrapper. Per sampling: Forge
+    gives each sampling a fresh copy of the patchers. Returns what `unbind`
+    takes (None on A1111, where the injection wraps the UNet's forward)."""
     if not IS_FORGE:
-        return
-    unet = sd_model.forge_objects.unet.clone()  # the shared original keeps no trace of us
-    unet.add_extra_model_patcher_during_sampling(_patcher(module, unet))
-    sd_model.forge_objects.unet = unet
+        return None
+    objects = sd_model.forge_objects
+    previous = objects.unet
+    unet = previous.clone()  # the shared original keeps no trace of us
+    patcher = _patcher(module, unet)
+    earlier = unet.model_options.get("model_function_wrapper")
+    wrapper = _evaluation(injection, unet.model.predictor, earlier)
+    unet.add_extra_model_patcher_during_sampling(patcher)
+    unet.set_model_unet_function_wrapper(wrapper)
+    objects.unet = unet
+    return objects, previous, unet, patcher, wrapper, earlier
+
+
+def unbind(binding) -> None:
+    """At the end of the run, take the motion module off the sampled patcher.
+    The model's objects keep it until the next generation replaces them, and
+    Forge's memory manager lists it until the next sampling: both after the
+    next generation has loaded its module, so a swap of modules held both."""
+    objects, previous, unet, patcher, wrapper, earlier = binding
+    if objects.unet is unet:
+        objects.unet = previous
+    if unet.model_options.get("model_function_wrapper") is wrapper:
+        if earlier is None:
+            del unet.model_options["model_function_wrapper"]
+        else:
+            unet.model_options["model_function_wrapper"] = earlier
+    extra = unet.extra_model_patchers_during_sampling
+    extra[:] = [m for m in extra if m is not patcher]
+
+
+def _evaluation(injection, predictor, earlier):
+    """Forge's model function wrapper: `wrapper(apply_model, params)` for one
+    batched evaluation (`params`: input, sigmas as `timestep`, conditioning
+    `c`, cond_or_uncond). A wrapper set before ours (MultiDiffusion's) runs
+    inside each window. A closure, not a bound method: Forge deep-copies
+    model_options with each patcher clone, and a function is copied as is."""
+
+    def unet_view(args, kwargs):
+        # apply_model takes sigmas and c_crossattn; the step cache keys on the UNet's timesteps and context.
+        return (predictor.timestep(args[0]).float(),), {"context": kwargs.get("c_crossattn"), "y": kwargs.get("y")}
+
+    def wrapper(apply_model, params):
+        cond_or_uncond = params.get("cond_or_uncond")
+
+        def call(x, sigma, **c):
+            if earlier is None:
+                return apply_model(x, sigma, **c)
+            return earlier(apply_model, {"input": x, "timestep": sigma, "c": c, "cond_or_uncond": cond_or_uncond})
+
+        return injection.evaluate(call, params["input"], (params["timestep"],), params["c"], unet_view)
+
+    return wrapper
 
 
 def release(module: torch.nn.Module) -> None:
@@ -139,6 +195,11 @@ def release(module: torch.nn.Module) -> None:
 
     memory_management.unload_model_clones(patcher)
     del module._forge_patcher
+    # Forge's ModelPatcher gives the module a LoraLoader pointing back at it;
+    # the cycle kept a dropped module in memory until Python's cycle collector
+    # ran. A new patcher makes a new one.
+    if getattr(vars(module).get("lora_loader"), "model", None) is module:
+        del module.lora_loader
 
 
 def is_managed(module) -> bool:

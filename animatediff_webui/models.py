@@ -2,6 +2,7 @@
 
 import gc
 import os
+import weakref
 
 from modules import devices, hashes
 
@@ -14,6 +15,9 @@ from . import host, settings
 from .log import logger
 
 _cached = {"key": None, "model": None}
+# Every module loaded and not yet freed: after a run, only the cached one
+# should be (GET /animatediff/v1/status; the load test checks it).
+_in_memory = weakref.WeakSet()
 
 
 def available(sd_is_xl=None) -> list:
@@ -86,6 +90,7 @@ def load(path: str, device, dtype, fp8: bool = False):
         logger.info("loading motion module %s", os.path.basename(path))
         model = mm.load(path, device=device, dtype=dtype, fp8=fp8)
         model.sha256 = file_hash(path)
+        _in_memory.add(model)
         _cached["key"], _cached["model"] = key, model
     return _cached["model"]
 
@@ -120,6 +125,11 @@ def _forget():
 def cached():
     """The cached module, or None."""
     return _cached["model"]
+
+
+def in_memory() -> int:
+    """How many motion modules are still in memory, the cached one included."""
+    return len(_in_memory)
 
 
 def cached_name():

@@ -56,6 +56,7 @@ class Run:
     loras_reported: bool = False
     sources: Sources = dataclasses.field(default_factory=Sources)  # video-to-video inputs (decoded ones removed)
     incomplete: set = dataclasses.field(default_factory=set)  # batches interrupted or skipped
+    bindings: list = dataclasses.field(default_factory=list)  # Forge: host.bind_for_sampling's, undone in finish
 
 
 def get(p):
@@ -135,7 +136,8 @@ def arm(p, run: Run):
     run.control = controlnet.RunControl.of(p)
     run.injection = mm.Injection(unet, run.model, frames=run.resolved.video_length,
                                  context=context_options(run.resolved), motion_scale=run.params.motion_scale,
-                                 around_call=_around_call(p, run.control), step_cache=run.step_cache)
+                                 around_call=_around_call(p, run.control), step_cache=run.step_cache,
+                                 wrap_forward=not host.SENDS_EVALUATIONS)
     # The whole prompt as the user wrote it (styles applied, every keyframe line).
     run.motion_loras = motion_lora.motion_loras(p.all_prompts[0] if p.all_prompts else "")
     check_compatible(run.model, [name for name, _, _ in run.motion_loras])
@@ -151,8 +153,11 @@ def arm(p, run: Run):
 
 def bind_for_sampling(p, run: Run):
     """Forge, before each sampling (the first pass, each FreeInit iteration,
-    the hires pass): its memory manager takes the motion module along."""
-    host.bind_for_sampling(p.sd_model, run.model)
+    the hires pass): its memory manager takes the motion module along, and
+    its model function wrapper sends each evaluation through the injection."""
+    binding = host.bind_for_sampling(p.sd_model, run.model, run.injection)
+    if binding is not None:
+        run.bindings.append(binding)
 
 
 def _around_call(p, control):
@@ -274,6 +279,9 @@ def finish(p):
         p.__dict__.pop(name, None)
     run = p.__dict__.pop(ATTR, None)
     if run is not None:
+        for binding in reversed(run.bindings):
+            host.unbind(binding)
+        run.bindings = []
         run.sources.remove()
         run.model = run.injection = run.step_cache = run.base_latent = run.travel = run.control = None
         run.motion_loras = []

@@ -17,8 +17,9 @@ frame). The settings a case changes are put back after it.
 
 Cases:
   plain:   the 16-frame video, and the same request as a plain batch of 16
-           images with AnimateDiff off: what the motion module costs on top of
-           the WebUI's own batch (README's A1111-against-Forge figures).
+           images with AnimateDiff off, alternately --repeats times (medians):
+           what the motion module costs on top of the WebUI's own batch
+           (README's A1111-against-Forge figures).
   cache:   16 frames at 12 steps; 24 frames at context 16, overlap 4; exact
            against deepcache_interval 3 (default depth and early share).
   v2v:     16 frames read from a generated source video (a square moving
@@ -143,12 +144,22 @@ def cache_cases(server, args):
 
 
 def plain_cases(server, args):
+    """Video and plain batch alternately, --repeats rounds, medians: a shared
+    machine's speed drifts between requests, and alternating spreads the drift
+    over both."""
     video = body(args, 16)
-    frames, cpu, wall, peak, _ = server.video(video, 16)
-    rows = [row("16-frame video", frames, cpu, wall, peak)]
-    images, p_cpu, p_wall, p_peak, _ = server.video({**video, "batch_size": 16, "alwayson_scripts": {}}, 16)
-    rows.append(row("plain batch of 16 images", images, p_cpu, p_wall, p_peak))
-    rows[0]["cpu_over_plain"] = round(cpu / p_cpu, 2)
+    plain = {**video, "batch_size": 16, "alwayson_scripts": {}}
+    runs = {"16-frame video": [], "plain batch of 16 images": []}
+    for _ in range(args.repeats):
+        for name, request in zip(runs, (video, plain)):
+            runs[name].append(server.video(request, 16))
+    rows = []
+    for name, results in runs.items():
+        middle = sorted(results, key=lambda r: r[1])[len(results) // 2]  # the run with the median CPU time
+        rows.append(row(name, middle[0], middle[1], middle[2], max(r[3] for r in results)))
+        rows[-1]["cpu_s_each"] = [round(r[1], 1) for r in results]
+    rows[0]["cpu_over_plain"] = round(rows[0]["cpu_s"] / rows[1]["cpu_s"], 2)
+    rows[0]["motion_module_cpu_s"] = round(rows[0]["cpu_s"] - rows[1]["cpu_s"], 1)
     return rows
 
 
@@ -214,7 +225,7 @@ def option_cases(server, args):
 
 
 def table(rows):
-    keys = ["case", "cpu_s", "wall_s", "speedup", "cpu_over_plain", "peak_rss_mib", "change_from_exact", "frame_to_frame",
+    keys = ["case", "cpu_s", "cpu_s_each", "wall_s", "speedup", "cpu_over_plain", "motion_module_cpu_s", "peak_rss_mib", "change_from_exact", "frame_to_frame",
             "neighbour_seed_change", "calls_full_cached"]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
@@ -234,6 +245,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--repeats", type=int, default=3, help="for the plain case: rounds of video and plain batch")
     args = parser.parse_args(argv)
     cases = args.cases.split(",")
     runs = {"plain": plain_cases, "cache": cache_cases, "v2v": v2v_cases, "options": option_cases}

@@ -6,12 +6,15 @@ The file format is recognised from its first bytes, not its extension, because
 users rename files freely.
 """
 
+import json
+import math
 import os
 import pickle
 from collections.abc import Mapping
 
 import torch
 
+from .buffers import mapped_empty
 from .errors import CheckpointError
 
 # Containers the official and community loaders unwrap; nested at times.
@@ -26,15 +29,54 @@ def is_safetensors(path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(path):
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+# The safetensors dtype names this reader maps (the format's own list).
+SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "I64": torch.int64, "I32": torch.int32,
+    "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
 
+
+def _read_safetensors(path):
+    # The whole file is read into one mapping and every tensor is a view of
+    # it (buffers.mapped_empty); the loader copies them out and drops it.
+    name = os.path.basename(path)
+
+    def corrupt(why):
+        return CheckpointError(f"cannot read {name!r} as safetensors: the file is truncated or corrupt ({why})")
+
+    size = os.path.getsize(path)
+    data = mapped_empty(size, torch.uint8)
+    with open(path, "rb") as f:
+        got = f.readinto(memoryview(data.numpy()))
+    header_size = int.from_bytes(bytes(data[:8].numpy()), "little") if got >= 8 else 0
+    if got != size or not 2 <= header_size <= size - 8:
+        raise corrupt(f"{size} bytes, header of {header_size}")
     try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"cannot read {os.path.basename(path)!r} as safetensors: the file is "
-                              f"truncated or corrupt ({e})") from e
+        header = json.loads(bytes(data[8:8 + header_size].numpy()))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise corrupt(f"header: {e}") from e
+    if not isinstance(header, dict):
+        raise corrupt("the header is not an object")
+    base, stored = 8 + header_size, size - 8 - header_size
+    tensors = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            dtype = SAFETENSORS_DTYPES[info["dtype"]]
+            shape = [int(n) for n in info["shape"]]
+            start, end = (int(n) for n in info["data_offsets"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise corrupt(f"tensor {key!r}: {e!r}") from e
+        nbytes = math.prod(shape) * dtype.itemsize
+        if min(shape, default=0) < 0 or not 0 <= start <= end <= stored or end - start != nbytes:
+            raise corrupt(f"tensor {key!r}: bytes {start}..{end} of {stored} for {info['dtype']} {shape}")
+        raw = data[base + start:base + end]
+        if (base + start) % dtype.itemsize:  # views need aligned offsets; old writers did not pad
+            raw = raw.clone()
+        tensors[key] = raw.view(dtype).reshape(shape)
+    return tensors
 
 
 def _read_pickle(path, mmap=False):
@@ -106,7 +148,9 @@ def tensor_names(path) -> list[str]:
     return list(normalise_state_dict(read_file(path, mmap=True)))
 
 
-def read_state_dict(source) -> dict:
-    """Tensors of a checkpoint given as a path or an in-memory state dict."""
-    obj = source if isinstance(source, Mapping) else read_file(source)
+def read_state_dict(source, mmap=False) -> dict:
+    """Tensors of a checkpoint given as a path or an in-memory state dict.
+    `mmap` maps a zip pickle's tensors instead of reading them, for a caller
+    that copies them out before the file can change."""
+    obj = source if isinstance(source, Mapping) else read_file(source, mmap)
     return normalise_state_dict(obj)

@@ -12,13 +12,15 @@ never lands in a layer it was not trained for.
 
 Everything the injection changes is per instance and recorded: small
 `TemporalSlot` modules inserted into the UNet's block lists, an instance-level
-`forward` on the UNet, and (v1/HotShot) instance-level `forward`s on some
+`forward` on the UNet (unless the host sends each evaluation through
+`Injection.evaluate` itself), and (v1/HotShot) instance-level `forward`s on some
 GroupNorms. Removal finds them by identity, not by position, so another
 extension editing the same blocks in between cannot make us remove its work.
 """
 
 import logging
 from contextlib import ExitStack, contextmanager
+from functools import partial
 
 from torch import nn
 
@@ -38,6 +40,7 @@ class RunState:
         self.frames = frames  # frames per video in the call being computed
         self.active = True    # False while a call runs the plain UNet
         self.motion_scale = motion_scale
+        self.entered = True   # False outside `Injection.evaluate` when the host sends the calls (wrap_forward=False)
 
 
 class TemporalSlot(nn.Module):
@@ -51,6 +54,10 @@ class TemporalSlot(nn.Module):
     def forward(self, x):
         if not self.state.active:
             return x
+        if not self.state.entered:
+            # Frames that skipped the windows and the frame count would be computed wrong, or not at all.
+            raise MotionModuleError("the UNet ran with the motion module but outside AnimateDiff's evaluation "
+                                    "(another extension replaced the model function it runs in?)")
         if self.module.temporal_transformer.norm.weight.device != x.device:
             # The WebUI's --lowvram/--medvram move UNet blocks between devices
             # as they run; a module inserted while its block sat elsewhere follows.
@@ -111,7 +118,7 @@ class Injection:
     to apply and remove in separate places (as the WebUI script does)."""
 
     def __init__(self, unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None,
-                 step_cache=None):
+                 step_cache=None, wrap_forward: bool = True):
         """`motion_scale` multiplies each motion module's residual: 1 is the
         module as trained, 0 the image model's features (but v1 and HotShot
         keep their GroupNorm over all frames), above 1 exaggerates motion.
@@ -123,7 +130,13 @@ class Injection:
 
         `step_cache` (a `stepcache.StepCache`, attached by the caller) is told
         each evaluation and each inner call with its rows' frames, so deep
-        features are reused per frame under moving windows."""
+        features are reused per frame under moving windows.
+
+        `wrap_forward`: every call of the UNet is an evaluation (its forward
+        is wrapped per instance). False: nothing is wrapped, the host sends
+        each evaluation through `evaluate` from a hook of its own (Forge's
+        model function wrapper), and a UNet call that bypasses it fails
+        rather than run frames outside their windows."""
         self.unet = unet
         self.around_call = around_call
         self.step_cache = step_cache
@@ -138,6 +151,7 @@ class Injection:
         self._applied = False
         self._warned_batch = False
         self._runner = None
+        self._wrap_forward = wrap_forward
         self.frames = frames  # validates
 
     # -- frame count ---------------------------------------------------------
@@ -178,8 +192,11 @@ class Injection:
             if self.model.joint_groupnorm:
                 self._gn_patch = JointGroupNormPatch(joint_groupnorm_targets(self.unet), self.state)
                 self._gn_patch.apply()
-            self._previous_forward = self.unet.__dict__.get("forward")
-            self.unet.forward = self._forward
+            if self._wrap_forward:
+                self._previous_forward = self.unet.__dict__.get("forward")
+                self.unet.forward = self._forward
+            else:
+                self.state.entered = False
             setattr(self.unet, MARKER, self)
             self._applied = True
         except BaseException:
@@ -203,7 +220,7 @@ class Injection:
             self._gn_patch = None
         # Only take our forward off if nobody wrapped it since; if someone did,
         # it stays in their chain but passes straight through (see _forward).
-        if self.unet.__dict__.get("forward") == self._forward:
+        if self._wrap_forward and self.unet.__dict__.get("forward") == self._forward:
             if self._previous_forward is None:
                 del self.unet.__dict__["forward"]
             else:
@@ -219,8 +236,18 @@ class Injection:
         return type(self.unet).forward(self.unet, *args, **kwargs)
 
     def _forward(self, x, *args, **kwargs):
+        return self.evaluate(self._plain_forward, x, args, kwargs)
+
+    def evaluate(self, call, x, args=(), kwargs=None, unet_view=None):
+        """One evaluation of the model on `x` (videos * frames rows, each
+        video's frames in order): `call(x, *args, **kwargs)` computes rows,
+        here once per context window with each window's rows of every per-row
+        argument. `unet_view(args, kwargs)` gives the arguments as the UNet
+        receives them (timesteps, context, y), for the step cache, when `call`
+        takes others (Forge's apply_model takes sigmas)."""
+        kwargs = {} if kwargs is None else kwargs
         if not self._applied:
-            return self._plain_forward(x, *args, **kwargs)
+            return call(x, *args, **kwargs)
         frames = self._frames
         if x.shape[0] % frames:
             if not self._warned_batch:
@@ -230,31 +257,37 @@ class Injection:
                 self._warned_batch = True
             self.state.active = False
             try:
-                return self._plain_forward(x, *args, **kwargs)
+                return call(x, *args, **kwargs)
             finally:
                 self.state.active = True
         if self.step_cache is not None:
             self.step_cache.begin_eval()
-        if self._runner is not None and frames > self._runner.length:
-            return self._runner(self._call_with_frames, x, frames, args, kwargs)
-        return self._call_with_frames(frames, x, args, kwargs, frames_of_rows(x.shape[0], frames, x.device))
+        entered, self.state.entered = self.state.entered, True
+        try:
+            window_call = partial(self._call_with_frames, call, unet_view)
+            if self._runner is not None and frames > self._runner.length:
+                return self._runner(window_call, x, frames, args, kwargs)
+            return window_call(frames, x, args, kwargs, frames_of_rows(x.shape[0], frames, x.device))
+        finally:
+            self.state.entered = entered
 
-    def _call_with_frames(self, len_frames, x, args, kwargs, frame_index):
+    def _call_with_frames(self, call, unet_view, len_frames, x, args, kwargs, frame_index):
         self.state.frames = len_frames
         with ExitStack() as stack:
             if self.around_call is not None:
                 stack.enter_context(self.around_call(frame_index, self._frames))
             if self.step_cache is not None:
-                stack.enter_context(self.step_cache.call(x, args, kwargs, frame_index, len_frames))
-            return self._plain_forward(x, *args, **kwargs)
+                unet_args, unet_kwargs = unet_view(args, kwargs) if unet_view is not None else (args, kwargs)
+                stack.enter_context(self.step_cache.call(x, unet_args, unet_kwargs, frame_index, len_frames))
+            return call(x, *args, **kwargs)
 
 
 @contextmanager
 def inject(unet, model, frames: int = 16, context=None, motion_scale: float = 1.0, around_call=None,
-           step_cache=None):
+           step_cache=None, wrap_forward: bool = True):
     """Inject `model` into `unet` for the `with` block; always restored on exit."""
     injection = Injection(unet, model, frames=frames, context=context, motion_scale=motion_scale,
-                          around_call=around_call, step_cache=step_cache).apply()
+                          around_call=around_call, step_cache=step_cache, wrap_forward=wrap_forward).apply()
     try:
         yield injection
     finally:

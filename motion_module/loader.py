@@ -4,6 +4,7 @@ import os
 
 import torch
 
+from .buffers import mapped_empty
 from .checkpoint import read_state_dict
 from .detect import PE_SUFFIX, detect_any_naming
 from .errors import CheckpointError
@@ -73,7 +74,7 @@ def load(source, device="cpu", dtype=None, fp8=False) -> MotionModel:
     defaults to float32. `fp8` stores the Linear weights in float8 (see
     `store_linear_in_fp8`).
     """
-    sd, det = detect_any_naming(read_state_dict(source))
+    sd, det = detect_any_naming(read_state_dict(source, mmap=True))
 
     file_tables = {k: v for k, v in sd.items() if k.endswith(PE_SUFFIX)}
     weights = {k: v for k, v in sd.items() if not k.endswith(PE_SUFFIX)}
@@ -85,15 +86,38 @@ def load(source, device="cpu", dtype=None, fp8=False) -> MotionModel:
     _LOAD_STATE_DICT(model, weights, strict=True, assign=True)
     _fill_position_tables(model, file_tables, det.kind.name)
 
-    model.to(device=device, dtype=dtype or torch.float32)
-    if fp8:
-        store_linear_in_fp8(model)
+    pack_parameters(model, device, dtype or torch.float32, fp8)
+    for module in model.modules():  # the position tables
+        for name, table in module._buffers.items():
+            if table is not None:
+                module._buffers[name] = table.to(device=device, dtype=dtype or torch.float32)
     model.eval().requires_grad_(False)
     model.name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else ""
     return model
 
 
 FP8 = torch.float8_e4m3fn
+
+
+def pack_parameters(model, device, dtype, fp8=False) -> None:
+    """Copy the weights into one buffer per dtype on `device`: `dtype`, and
+    float8 for the Linear layers with `fp8` (see `store_linear_in_fp8`). The
+    tensors read from the file are then released, and a dropped module's
+    memory goes back to the system (buffers.mapped_empty)."""
+    groups = {}
+    for module in model.modules():
+        target = FP8 if fp8 and isinstance(module, torch.nn.Linear) else dtype
+        for name, param in module._parameters.items():
+            if param is not None:
+                groups.setdefault(target, []).append((module, name, param))
+    for target, members in groups.items():
+        flat = mapped_empty(sum(p.numel() for _, _, p in members), target, device)
+        offset = 0
+        for module, name, param in members:
+            view = flat[offset:offset + param.numel()].view(param.shape)
+            view.copy_(param)
+            module._parameters[name] = torch.nn.Parameter(view, requires_grad=False)
+            offset += param.numel()
 
 
 def store_linear_in_fp8(model) -> None:

@@ -31,6 +31,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .buffers import mapped_empty
 from .checkpoint import read_state_dict
 from .errors import MotionModuleError, ParamError
 
@@ -231,17 +232,29 @@ def apply_motion_loras(model, loras: Sequence[tuple[str, LoraFile, float]]) -> A
                                 "this LoRA was made for another motion module")
             updates.setdefault(key, []).append((pair, multiplier))
     applied = AppliedLoras([], skipped)
+    # The patched weights share one buffer per dtype (buffers.mapped_empty):
+    # freed whole at `remove`, not left in the allocator's heap after each run.
+    groups: dict[tuple, list[str]] = {}
+    for key in updates:
+        weight = layers[key].weight
+        groups.setdefault((weight.device, weight.dtype), []).append(key)
     try:
         with torch.no_grad():
-            for key, entries in updates.items():
-                layer = layers[key]
-                original = layer.weight
-                merged = original.detach().to(torch.float32, copy=True)
-                for pair, multiplier in entries:
-                    merged += pair.delta(multiplier, device=merged.device)
-                patched = nn.Parameter(merged.to(original.dtype), requires_grad=False)
-                layer.weight = patched
-                applied.swapped.append((layer, original, patched))
+            for (device, dtype), keys in groups.items():
+                flat = mapped_empty(sum(layers[key].weight.numel() for key in keys), dtype, device)
+                offset = 0
+                for key in keys:
+                    layer = layers[key]
+                    original = layer.weight
+                    merged = original.detach().to(torch.float32, copy=True)
+                    for pair, multiplier in updates[key]:
+                        merged += pair.delta(multiplier, device=merged.device)
+                    view = flat[offset:offset + original.numel()].view(original.shape)
+                    offset += original.numel()
+                    view.copy_(merged)
+                    patched = nn.Parameter(view, requires_grad=False)
+                    layer.weight = patched
+                    applied.swapped.append((layer, original, patched))
     except BaseException:
         applied.remove()
         raise

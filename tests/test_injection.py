@@ -201,9 +201,9 @@ def test_context_windows_run_long_videos_within_the_encoding_length():
     with torch.no_grad(), mm.inject(unet, model, frames=40, context=options) as injection:
         original = injection._call_with_frames
 
-        def spy(len_frames, x, args, kwargs, frame_index):
+        def spy(call, unet_view, len_frames, x, args, kwargs, frame_index):
             seen.append((len_frames, x.shape[0]))
-            return original(len_frames, x, args, kwargs, frame_index)
+            return original(call, unet_view, len_frames, x, args, kwargs, frame_index)
 
         injection._call_with_frames = spy
         out = unet(x, t, context=c)
@@ -223,14 +223,59 @@ def test_context_window_equals_whole_video_when_it_covers_everything():
     torch.testing.assert_close(windowed, whole, rtol=1e-5, atol=1e-6)
 
 
-def test_context_windows_give_same_result_batched_or_split():
+def _windows_of_eight(kind, videos, frames):
+    """A real UNet, a random `kind` module and `videos` x `frames` rows, run in
+    windows of 8 frames (overlap 2, closed loop R-P)."""
     unet = sd15_unet()
-    model = random_model("v3", channels=channels_for("v3"))
-    x, t, c = inputs(videos=2, frames=20, size=8)
+    model = random_model(kind, channels=channels_for(kind))
     options = mm.ContextOptions(length=8, overlap=2, stride=1, closed_loop="R-P")
+    return unet, model, inputs(videos=videos, frames=frames, size=8), options
+
+
+def test_context_windows_give_same_result_batched_or_split():
+    unet, model, (x, t, c), options = _windows_of_eight("v3", videos=2, frames=20)
     with torch.no_grad():
         with mm.inject(unet, model, frames=20, context=options):
             together = unet(x, t, context=c)
         with mm.inject(unet, model, frames=20, context=options):
             apart = torch.cat([unet(x[:20], t[:20], context=c[:20]), unet(x[20:], t[20:], context=c[20:])])
     torch.testing.assert_close(apart, together, rtol=1e-4, atol=1e-5)
+
+
+def _apply_model(unet):
+    """A host's model call in the shape of Forge's apply_model: noise level in,
+    the UNet's own timestep and context computed from its arguments."""
+    def apply_model(x, sigma, c_crossattn=None):
+        return unet(x / (sigma[:, None, None, None] ** 2 + 1) ** 0.5, sigma * 100, context=c_crossattn)
+    return apply_model
+
+
+def test_a_host_sending_the_evaluations_gets_the_same_windows_without_a_forward_wrap():
+    unet, model, (x, t, c), options = _windows_of_eight("v2", videos=2, frames=20)
+    sigma = t / 100
+    apply_model = _apply_model(unet)
+    with torch.no_grad():
+        plain = unet(x, t, context=c)
+        before = snapshot(unet)
+        with mm.inject(unet, model, frames=20, context=options):
+            wrapped = apply_model(x, sigma, c_crossattn=c)  # through the wrapped forward
+        with mm.inject(unet, model, frames=20, context=options, wrap_forward=False) as injection:
+            assert "forward" not in unet.__dict__
+            sent = injection.evaluate(apply_model, x, (sigma,), {"c_crossattn": c})
+        assert_restored(unet, before, x, t, c, plain)
+    torch.testing.assert_close(sent, wrapped, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(sent, apply_model(x, sigma, c_crossattn=c), atol=1e-4)  # the motion module ran
+
+
+def test_a_call_bypassing_the_hosts_evaluation_fails_instead_of_skipping_the_windows():
+    unet, model, (x, t, c), options = _windows_of_eight("v2", videos=1, frames=16)
+    with torch.no_grad():
+        plain = unet(x, t, context=c)
+        before = snapshot(unet)
+        with mm.inject(unet, model, frames=16, context=options, wrap_forward=False) as injection:
+            with pytest.raises(mm.MotionModuleError, match="outside AnimateDiff's evaluation"):
+                unet(x, t, context=c)
+            injection.evaluate(unet, x, (t,), {"context": c})  # the host's own path still runs
+            with pytest.raises(mm.MotionModuleError, match="outside AnimateDiff's evaluation"):
+                unet(x, t, context=c)  # and entering it once does not leave the door open
+        assert_restored(unet, before, x, t, c, plain)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import motion_module as mm
+from motion_module.loader import FP8
 from motion_module.synthetic import random_model, state_dict_for_file
 from unets import channels_for
 
@@ -283,3 +284,82 @@ def test_loading_does_not_depend_on_a_patched_load_state_dict(monkeypatch):
     monkeypatch.setattr(torch.nn.Module, "load_state_dict", webui_wrapper)
     model = mm.load(state)
     assert model.kind == "v2"
+
+
+def _storages(model):
+    return {p.untyped_storage().data_ptr(): (p.dtype, p.untyped_storage().nbytes()) for p in model.parameters()}
+
+
+@pytest.mark.parametrize("suffix,fp8", [(".safetensors", False), (".ckpt", False), (".safetensors", True)])
+def test_a_loaded_module_keeps_its_weights_in_one_buffer_per_dtype(tmp_path, small_v2, suffix, fp8):
+    # Hundreds of separate tensors stay in the process heap after a module is
+    # dropped; one buffer per dtype, exactly the weights' size, goes back whole
+    # and shows the file's own tensors were not kept.
+    path = tmp_path / f"m{suffix}"
+    sd = state_dict_for_file(small_v2)
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+        save_file({k: v.half() for k, v in sd.items()}, str(path))
+    else:
+        torch.save({k: v.half() for k, v in sd.items()}, str(path))
+    model = mm.load(path, fp8=fp8)
+    by_dtype = {}
+    for p in model.parameters():
+        by_dtype.setdefault(p.dtype, []).append(p)
+    assert set(by_dtype) == ({FP8, torch.float32} if fp8 else {torch.float32})
+    assert sorted(_storages(model).values(), key=str) == sorted(
+        ((dtype, sum(p.numel() for p in params) * dtype.itemsize) for dtype, params in by_dtype.items()), key=str)
+    expected = {k: v.half().float() for k, v in small_v2.state_dict().items() if not k.endswith("pe")}
+    for key, value in model.state_dict().items():
+        if key in expected and value.dtype == torch.float32:
+            assert torch.equal(value, expected[key]), key
+
+
+def _write_safetensors(path, entries, header_pad=0):
+    # A file as the format describes it, written by hand so that the header can
+    # leave the data unaligned (older writers did not pad it).
+    header, blobs, offset = {}, [], 0
+    for name, (code, tensor) in entries.items():
+        blob = tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": code, "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode() + b" " * header_pad
+    path.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_the_safetensors_reader_gives_every_dtype_at_any_alignment(tmp_path, pad):
+    from motion_module.checkpoint import SAFETENSORS_DTYPES, read_file
+    gen = torch.Generator().manual_seed(pad)
+    entries = {}
+    for code, dtype in SAFETENSORS_DTYPES.items():
+        values = torch.randn(3, 5, generator=gen) * 4
+        entries[f"t.{code}"] = (code, values.to(dtype) if dtype != torch.bool else values > 0)
+    entries["empty"] = ("F32", torch.empty(0, 7))
+    entries["scalar"] = ("F16", torch.tensor(2.5, dtype=torch.float16))
+    path = tmp_path / "all.safetensors"
+    _write_safetensors(path, entries, header_pad=pad)
+    got = read_file(path)
+    assert set(got) == set(entries)
+    for name, (_, tensor) in entries.items():
+        assert got[name].dtype == tensor.dtype and got[name].shape == tensor.shape, name
+        assert torch.equal(got[name].reshape(-1).view(torch.uint8), tensor.reshape(-1).view(torch.uint8)), name
+
+
+@pytest.mark.parametrize("change,why", [
+    (lambda h: h["a"].update(data_offsets=[0, 12]), "bytes 0..12"),
+    (lambda h: h["a"].update(data_offsets=[8, 24]), "bytes 8..24"),
+    (lambda h: h["a"].update(dtype="F7"), "'F7'"),
+    (lambda h: h["a"].update(shape=[-2, -2]), "bytes 0..16"),
+    (lambda h: h.update(b=[1, 2]), "tensor 'b'"),
+])
+def test_the_safetensors_reader_refuses_an_inconsistent_header(tmp_path, change, why):
+    path = tmp_path / "bad.safetensors"
+    header = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}
+    change(header)
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(16))
+    with pytest.raises(mm.CheckpointError, match="'bad.safetensors' as safetensors: the file is truncated or corrupt") as e:
+        mm.load(path)
+    assert why in str(e.value)

@@ -141,6 +141,10 @@ def test_applied_weights_equal_w_plus_m_up_down_and_removal_is_exact():
         assert applied.skipped == {}
         changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
         assert len(changed) == 168 and all(".to_" in k for k in changed)
+        # The patched weights are views of one buffer, exactly their size, freed whole at removal.
+        storages = {patched.untyped_storage().data_ptr(): patched.untyped_storage().nbytes()
+                    for _, _, patched in applied.swapped}
+        assert list(storages.values()) == [sum(p.numel() * 4 for _, _, p in applied.swapped)]
     after = weights(model)
     assert all(torch.equal(after[k], before[k]) for k in before)
     assert {n: id(p) for n, p in model.named_parameters()} == params_before

@@ -211,6 +211,35 @@ def test_moving_windows_serve_each_row_from_its_own_frame(unet, model):
     assert not torch.allclose(windowed[1], _run_calls(unet, model, calls, motion_scale=0.0)[1], atol=1e-3)
 
 
+def test_a_host_sending_evaluations_in_its_own_arguments_caches_as_the_unet_would(unet, model):
+    """Forge sends each evaluation through `evaluate` with noise levels and
+    `c_crossattn`; `unet_view` hands the cache the UNet's timestep and context,
+    so the steps and the cond/uncond entries come out as with the UNet's call."""
+    calls, schedule = [T_FULL, T_CACHED, T_CACHED - 50], [T_FULL, T_CACHED, T_CACHED - 50]
+    forward_cache = _cache(unet, interval=3, schedule=schedule)
+    expected = _run_calls(unet, model, calls, cache=forward_cache, context=_windows())
+    x, c = _cond_uncond()
+
+    def apply_model(x, sigma, c_crossattn=None):
+        return unet(x, sigma * 100, context=c_crossattn)
+
+    def unet_view(args, kwargs):
+        return (args[0] * 100, kwargs["c_crossattn"]), {}
+
+    cache = _cache(unet, interval=3, schedule=schedule).attach()
+    try:
+        with torch.no_grad(), mm.inject(unet, model, frames=FRAMES, context=_windows(), step_cache=cache,
+                                        wrap_forward=False) as injection:
+            sent = [injection.evaluate(apply_model, x, (_t(t, x.shape[0]) / 100,), {"c_crossattn": c}, unet_view)
+                    for t in calls]
+    finally:
+        cache.detach()
+    assert cache.decisions == forward_cache.decisions
+    assert {mode for _, mode in cache.decisions} == {"full", "cached"}
+    for got, want in zip(sent, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_windows_of_one_step_are_all_full_or_all_cached(unet, model):
     cache = _cache(unet, interval=2)
     outs = _run_calls(unet, model, [T_FULL, T_CACHED, 600.0], cache=cache, context=_windows())

@@ -190,6 +190,21 @@ def test_context_windows_for_long_videos(webui, motion_modules):
     assert "video_length: 20" in json.loads(out["info"])["infotexts"][0]
 
 
+def test_forge_multidiffusion_runs_inside_each_context_window(webui, motion_modules):
+    """Forge's built-in MultiDiffusion sets a model function wrapper of its own
+    before our script's hook sets ours; ours runs it inside each context
+    window (tiles of every window's frames), so the two work together."""
+    webui.skip_on_a1111("MultiDiffusion Integrated is built into Forge")
+    video = ad(model=motion_modules["v2"], format=["GIF"], video_length=12, batch_size=8, overlap=2)
+    tiled = {**video, "MultiDiffusion Integrated": {"args": [True, "MultiDiffusion", 64, 64, 32, 4]}}
+    out = run(webui, width=128, alwayson_scripts=tiled)
+    frames, _, _ = gif_frames(decode(out["images"][0]))
+    info = json.loads(out["info"])["infotexts"][0]
+    assert len(frames) == 12 and "multidiffusion_enabled: True" in info and "video_length: 12" in info
+    untiled, _, _ = gif_frames(decode(run(webui, width=128, alwayson_scripts=video)["images"][0]))
+    assert not np.array_equal(np.stack(frames), np.stack(untiled))  # the tiles ran
+
+
 def test_closed_loop_a_appends_reversed_frames(webui, motion_modules):
     out = run(webui, alwayson_scripts=ad(model=motion_modules["v2"], format=["GIF"], closed_loop="A"))
     frames, _, _ = gif_frames(decode(out["images"][0]))

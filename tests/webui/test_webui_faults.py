@@ -306,6 +306,26 @@ def test_error_in_a_hook_fails_the_generation(webui, motion_modules, before, fau
     assert_nothing_left(webui, motion_modules, before, outdir)
 
 
+def test_a_model_function_wrapper_set_after_ours_fails_the_generation(webui, motion_modules, before, faults, outdir):
+    """Forge: each evaluation reaches the motion module through our model
+    function wrapper (the context windows, the step cache). Another
+    extension replacing it after ours would run the 12 frames in one pass
+    outside their windows; the generation fails instead, naming the cause,
+    and nothing is written or left behind."""
+    webui.skip_on_a1111("the model function wrapper is Forge's (A1111's UNet forward is wrapped per instance)")
+    faults.arm("after_bind", "replace_wrapper")
+    r = post(webui, {**BASE, "prompt": with_lora(), "save_images": True,
+                     "alwayson_scripts": ad(motion_modules, format=["GIF", "PNG"])})
+    counts["faults"] += 1
+    assert faults.fired() == ["after_bind:replace_wrapper"]
+    assert r.status_code == 500, r.text[:500]
+    body = r.json()
+    assert body["error"] == "MotionModuleError", r.text[:500]
+    assert "outside AnimateDiff's evaluation" in error_text(body) and "model function" in error_text(body)
+    assert files(outdir) == []
+    assert_nothing_left(webui, motion_modules, before, outdir)
+
+
 @pytest.mark.parametrize("at", ["before_process_off", "after_extra_networks_activate"])
 def test_error_in_a_hook_without_animatediff_leaves_the_plain_generation_alone(webui, before, faults, at):
     """AnimateDiff not enabled (webuiapi sends args [False] with every request):

@@ -15,9 +15,14 @@ Places:
   before_process_batch, postprocess_batch, postprocess, on_cfg_denoiser (the
   last only with a prompt-travel prompt), and before_process_off (that hook
   with AnimateDiff not enabled).
+  after_bind     Forge: right after our process_before_every_sampling, as
+                 another extension's hook that runs after ours.
 Actions: raise (RuntimeError), attribute (AttributeError), oom (torch's
 out-of-memory error), interrupt, skip (what the UI's buttons and
-/sdapi/v1/interrupt|skip do: set the flag, carry on).
+/sdapi/v1/interrupt|skip do: set the flag, carry on), and at after_bind
+replace_wrapper: set a model function wrapper of its own on this sampling's
+UNet patcher in place of ours, as another extension could (it calls the
+model on the whole batch).
 """
 
 import contextlib
@@ -40,14 +45,18 @@ HOOKS = {
     "on_cfg_denoiser": ("animatediff_webui.travel", "_rows"),
     "before_process_off": ("animatediff_webui.motion_lora", "note_unused"),  # AnimateDiff not enabled
 }
-PLACES = ("motion_module", "vae_decode", "write", *HOOKS)
-ACTIONS = ("raise", "attribute", "oom", "interrupt", "skip")
+PLACES = ("motion_module", "vae_decode", "write", *HOOKS, "after_bind")
+ACTIONS = ("raise", "attribute", "oom", "interrupt", "skip", "replace_wrapper")
 _armed = {}
 _fired = []
 _lock = threading.Lock()
 
 
-def _hit(place):
+def _whole_batch(apply_model, params):
+    return apply_model(params["input"], params["timestep"], **params["c"])
+
+
+def _hit(place, p=None):
     with _lock:
         fault = _armed.get(place)
         if fault is None:
@@ -64,7 +73,9 @@ def _hit(place):
         raise AttributeError(f"'StableDiffusion' object has no attribute 'model' (fault injected at {place})")
     if action == "oom":
         raise torch.OutOfMemoryError(f"CUDA out of memory (fault injected at {place})")
-    if action == "interrupt":
+    if action == "replace_wrapper":
+        p.sd_model.forge_objects.unet.set_model_unet_function_wrapper(_whole_batch)
+    elif action == "interrupt":
         shared.state.interrupt()
     else:
         shared.state.skip()
@@ -107,6 +118,14 @@ def _install():
     for place, (suffix, name) in HOOKS.items():
         module = _ours(suffix)
         setattr(module, name, _faulty(place, getattr(module, name)))
+    run = _ours("animatediff_webui.run")
+    bind = run.bind_for_sampling
+
+    def bind_then_hit(p, *args, **kwargs):
+        bind(p, *args, **kwargs)
+        _hit("after_bind", p)
+
+    run.bind_for_sampling = bind_then_hit
     _installed.append(True)
 
 
