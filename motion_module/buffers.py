@@ -1,6 +1,7 @@
 """Memory for weights (a motion module's, a run's LoRA-patched ones) that goes
 back to the system when freed."""
 
+import math
 import mmap
 
 import torch
@@ -18,3 +19,15 @@ def mapped_empty(numel, dtype, device="cpu") -> torch.Tensor:
         return torch.empty(numel, dtype=dtype, device=device)
     private = {"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS} if hasattr(mmap, "MAP_PRIVATE") else {}
     return torch.frombuffer(mmap.mmap(-1, numel * dtype.itemsize, **private), dtype=dtype)
+
+
+def mapped_views(shapes, dtype, device="cpu") -> list:
+    """Uninitialised tensors of `shapes`, views of one `mapped_empty` buffer:
+    freed whole when the last of them is."""
+    sizes = [math.prod(shape) for shape in shapes]
+    flat = mapped_empty(sum(sizes), dtype, device)
+    views, offset = [], 0
+    for shape, size in zip(shapes, sizes):
+        views.append(flat[offset:offset + size].view(shape))
+        offset += size
+    return views

@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from .buffers import mapped_empty
+from .buffers import mapped_views
 from .checkpoint import read_state_dict
 from .detect import PE_SUFFIX, detect_any_naming
 from .errors import CheckpointError
@@ -72,7 +72,7 @@ def load(source, device="cpu", dtype=None, fp8=False) -> MotionModel:
     The kind is detected from keys and shapes. The file must match that kind's
     layout exactly (no missing, unexpected or mis-shaped tensors). `dtype`
     defaults to float32. `fp8` stores the Linear weights in float8 (see
-    `store_linear_in_fp8`).
+    `pack_parameters`).
     """
     sd, det = detect_any_naming(read_state_dict(source, mmap=True))
 
@@ -101,9 +101,13 @@ FP8 = torch.float8_e4m3fn
 
 def pack_parameters(model, device, dtype, fp8=False) -> None:
     """Copy the weights into one buffer per dtype on `device`: `dtype`, and
-    float8 for the Linear layers with `fp8` (see `store_linear_in_fp8`). The
-    tensors read from the file are then released, and a dropped module's
-    memory goes back to the system (buffers.mapped_empty)."""
+    with `fp8` float8 (e4m3) for the Linear layers' weights and biases, as the
+    WebUI's FP8 option stores its own Linear layers. Those are computed in the
+    UNet's dtype under the autocast the WebUI samples in, which casts them per
+    operation; norms stay in `dtype`, and the motion module computes in it
+    (layers.MotionModule). The tensors read from the file are then released,
+    and a dropped module's memory goes back to the system
+    (buffers.mapped_empty)."""
     groups = {}
     for module in model.modules():
         target = FP8 if fp8 and isinstance(module, torch.nn.Linear) else dtype
@@ -111,21 +115,8 @@ def pack_parameters(model, device, dtype, fp8=False) -> None:
             if param is not None:
                 groups.setdefault(target, []).append((module, name, param))
     for target, members in groups.items():
-        flat = mapped_empty(sum(p.numel() for _, _, p in members), target, device)
-        offset = 0
-        for module, name, param in members:
-            view = flat[offset:offset + param.numel()].view(param.shape)
-            view.copy_(param)
-            module._parameters[name] = torch.nn.Parameter(view, requires_grad=False)
-            offset += param.numel()
+        views = mapped_views([param.shape for _, _, param in members], target, device)
+        for (module, name, param), view in zip(members, views):
+            module._parameters[name] = torch.nn.Parameter(view.copy_(param.detach()), requires_grad=False)
 
 
-def store_linear_in_fp8(model) -> None:
-    """Keep the Linear layers' weights and biases in float8 (e4m3), as the
-    WebUI's FP8 option does for its own Linear layers. They are computed in
-    the UNet's dtype under the autocast the WebUI samples in, which casts
-    them per operation; norms stay in the model's dtype, and the motion
-    module computes in that dtype (layers.MotionModule)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            module.to(FP8)

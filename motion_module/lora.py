@@ -31,7 +31,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .buffers import mapped_empty
+from .buffers import mapped_views
 from .checkpoint import read_state_dict
 from .errors import MotionModuleError, ParamError
 
@@ -232,7 +232,7 @@ def apply_motion_loras(model, loras: Sequence[tuple[str, LoraFile, float]]) -> A
                                 "this LoRA was made for another motion module")
             updates.setdefault(key, []).append((pair, multiplier))
     applied = AppliedLoras([], skipped)
-    # The patched weights share one buffer per dtype (buffers.mapped_empty):
+    # The patched weights share one buffer per dtype (buffers.mapped_views):
     # freed whole at `remove`, not left in the allocator's heap after each run.
     groups: dict[tuple, list[str]] = {}
     for key in updates:
@@ -241,18 +241,14 @@ def apply_motion_loras(model, loras: Sequence[tuple[str, LoraFile, float]]) -> A
     try:
         with torch.no_grad():
             for (device, dtype), keys in groups.items():
-                flat = mapped_empty(sum(layers[key].weight.numel() for key in keys), dtype, device)
-                offset = 0
-                for key in keys:
+                views = mapped_views([layers[key].weight.shape for key in keys], dtype, device)
+                for key, view in zip(keys, views):
                     layer = layers[key]
                     original = layer.weight
                     merged = original.detach().to(torch.float32, copy=True)
                     for pair, multiplier in updates[key]:
                         merged += pair.delta(multiplier, device=merged.device)
-                    view = flat[offset:offset + original.numel()].view(original.shape)
-                    offset += original.numel()
-                    view.copy_(merged)
-                    patched = nn.Parameter(view, requires_grad=False)
+                    patched = nn.Parameter(view.copy_(merged), requires_grad=False)
                     layer.weight = patched
                     applied.swapped.append((layer, original, patched))
     except BaseException:

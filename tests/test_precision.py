@@ -3,7 +3,7 @@
 import torch
 
 import motion_module as mm
-from motion_module.loader import FP8, store_linear_in_fp8
+from motion_module.loader import FP8, pack_parameters
 from motion_module.synthetic import random_model, state_dict_for_file
 from unets import channels_for, inputs, unet_for
 
@@ -15,7 +15,7 @@ def weight_bytes(model):
 def test_fp8_stores_linear_weights_only():
     model = random_model("v2", channels=channels_for("v2"))
     full = weight_bytes(model)
-    store_linear_in_fp8(model)
+    pack_parameters(model, "cpu", torch.float32, fp8=True)
     kinds = {type(m).__name__: m.weight.dtype for m in model.modules() if hasattr(m, "weight")}
     assert kinds == {"Linear": FP8, "GroupNorm": torch.float32, "LayerNorm": torch.float32}
     assert weight_bytes(model) < full * 0.3
@@ -38,7 +38,7 @@ def test_fp8_module_in_a_unet_under_autocast_matches_full_precision():
         plain = unet(x, t, context=c).float()
         with mm.inject(unet, full, frames=4):
             reference = unet(x, t, context=c).float()
-        store_linear_in_fp8(full)
+        pack_parameters(full, "cpu", torch.float32, fp8=True)
         with mm.inject(unet, full, frames=4):
             stored = unet(x, t, context=c).float()
     motion = (reference - plain).norm()
